@@ -1,0 +1,336 @@
+"""Django settings, read from the environment (or a `.env` file beside manage.py) only.
+
+Every name read here is listed, with a comment, in `.env.example`; the README has the table.
+Nothing in this module has a credential as default. With DEBUG off, a missing or development
+SECRET_KEY and an empty ALLOWED_HOSTS stop the process at start-up with a message naming the fix.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from dotenv import load_dotenv
+
+from esim_status_checker.env import (
+    env_bool,
+    env_decimal,
+    env_float,
+    env_int,
+    env_list,
+    env_optional_bool,
+    env_str,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+# OS environment variables win over `.env` (override=False). Tests switch the file off.
+if env_bool("ESIM_READ_DOTENV", True):
+    load_dotenv(BASE_DIR / ".env", override=False)
+
+# ---------------------------------------------------------------------------------------------
+# Core Django
+# ---------------------------------------------------------------------------------------------
+DEBUG = env_bool("DEBUG", False)
+
+DEV_SECRET_KEY = "django-insecure-development-only-key-never-use-in-production"  # noqa: S105
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY and DEBUG:
+    SECRET_KEY = DEV_SECRET_KEY
+if not DEBUG and (not SECRET_KEY or SECRET_KEY.startswith("django-insecure") or len(SECRET_KEY) < 32):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set to a random value of 32 or more characters when DEBUG=False. "
+        "Generate one with: python -c 'import secrets; print(secrets.token_urlsafe(50))' "
+        "and put it in the environment or .env (or set DEBUG=True for local development)."
+    )
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],0.0.0.0,testserver" if DEBUG else "")
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured(
+        "ALLOWED_HOSTS must list the host names this service answers to when DEBUG=False, "
+        "e.g. ALLOWED_HOSTS=api.example.com"
+    )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "corsheaders",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "pulse",
+]
+
+MIDDLEWARE = [
+    "pulse.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "esim_status_checker.urls"
+WSGI_APPLICATION = "esim_status_checker.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DB_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several threads (runserver, provider fan-out) write to one file: wait for the lock
+    # instead of failing at once with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+# Serve the admin and Swagger UI assets straight from the app directories under gunicorn,
+# so a fresh clone works without a collectstatic step.
+WHITENOISE_USE_FINDERS = True
+# With finders on, an absent STATIC_ROOT (no collectstatic yet) is expected, not a problem.
+warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
+
+# ---------------------------------------------------------------------------------------------
+# Cache: Redis when REDIS_URL is set (shared by every worker), else this process's memory.
+# ---------------------------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": env_str("CACHE_KEY_PREFIX", "esim"),
+            "TIMEOUT": 300,
+            "OPTIONS": {"socket_connect_timeout": 1.0, "socket_timeout": 1.0},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "esim-status-checker",
+            "TIMEOUT": 300,
+            "OPTIONS": {"MAX_ENTRIES": 20000},
+        }
+    }
+
+# ---------------------------------------------------------------------------------------------
+# HTTP security (driven by settings so `check --deploy` is clean in production)
+# ---------------------------------------------------------------------------------------------
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# The health probe of a load balancer speaks plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^api/esim/health/$"]
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# ---------------------------------------------------------------------------------------------
+# Frontend and CORS
+# ---------------------------------------------------------------------------------------------
+FRONTEND_URL = env_str("FRONTEND_URL", "http://localhost:3000").rstrip("/")
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "http://localhost:3000")
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]
+
+# ---------------------------------------------------------------------------------------------
+# Django REST framework and OpenAPI
+# ---------------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # The API is public by contract (the React frontend calls it without credentials);
+    # staff work in the Django admin, which has its own session login.
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "EXCEPTION_HANDLER": "pulse.exception_handlers.api_exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "eSIM Status Checker API",
+    "DESCRIPTION": (
+        "Unified eSIM status across AirHub, eSIMCard and TravelRoam, renewal bundles priced "
+        "server-side, Stripe Checkout payments and exactly-once provider top-ups."
+    ),
+    "VERSION": "2.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+}
+
+# ---------------------------------------------------------------------------------------------
+# Providers
+# ---------------------------------------------------------------------------------------------
+AIRHUB_BASE_URL = env_str("AIRHUB_BASE_URL", "https://api.airhubapp.com").rstrip("/")
+AIRHUB_USERNAME = env_str("AIRHUB_USERNAME")
+AIRHUB_PASSWORD = env_str("AIRHUB_PASSWORD")
+ESIMCARD_BASE_URL = env_str("ESIMCARD_BASE_URL", "https://portal.esimcard.com/api/developer/reseller").rstrip(
+    "/"
+)
+ESIMCARD_EMAIL = env_str("ESIMCARD_EMAIL")
+ESIMCARD_PASSWORD = env_str("ESIMCARD_PASSWORD")
+TRAVELROAM_BASE_URL = env_str("TRAVELROAM_BASE_URL", "https://travelroam.com/api/whitelabel").rstrip("/")
+TRAVELROAM_API_KEY = env_str("TRAVELROAM_API_KEY")
+TRAVELROAM_CLIENT_SECRET = env_str("TRAVELROAM_CLIENT_SECRET")
+# TravelRoam prices its catalogue in the account's currency, which the API does not name.
+TRAVELROAM_ACCOUNT_CURRENCY = env_str("TRAVELROAM_ACCOUNT_CURRENCY", "USD").upper()
+
+_ANY_PROVIDER_CREDENTIAL = any(
+    (AIRHUB_USERNAME, AIRHUB_PASSWORD, ESIMCARD_EMAIL, ESIMCARD_PASSWORD, TRAVELROAM_API_KEY)
+)
+_sandbox = env_optional_bool("ESIM_SANDBOX")
+# Never silently on in production: DEBUG=False needs an explicit ESIM_SANDBOX=true.
+ESIM_SANDBOX = _sandbox if _sandbox is not None else (DEBUG and not _ANY_PROVIDER_CREDENTIAL)
+
+PROVIDER_TIMEOUT = env_float("PROVIDER_TIMEOUT", 10.0)
+PROVIDER_CONNECT_TIMEOUT = env_float("PROVIDER_CONNECT_TIMEOUT", min(3.05, PROVIDER_TIMEOUT))
+STATUS_DEADLINE = env_float("STATUS_DEADLINE", 12.0)
+STATUS_CACHE_SECONDS = env_int("STATUS_CACHE_SECONDS", 60)
+ICCID_REQUIRE_LUHN = env_bool("ICCID_REQUIRE_LUHN", True)
+
+# ---------------------------------------------------------------------------------------------
+# Payments, pricing, currency
+# ---------------------------------------------------------------------------------------------
+STRIPE_PUBLIC_KEY = env_str("STRIPE_PUBLIC_KEY")
+STRIPE_SECRET_KEY = env_str("STRIPE_SECRET_KEY")
+STRIPE_WEBHOOK_SECRET = env_str("STRIPE_WEBHOOK_SECRET")
+STRIPE_CURRENCY = env_str("STRIPE_CURRENCY", "USD").upper()
+STRIPE_LIVE_MODE = env_bool("STRIPE_LIVE_MODE", False)
+STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/")
+PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY") or ("sandbox" if DEBUG and not STRIPE_SECRET_KEY else "stripe")
+if PAYMENT_GATEWAY not in {"stripe", "sandbox"}:
+    raise ImproperlyConfigured(f"PAYMENT_GATEWAY must be 'stripe' or 'sandbox', got {PAYMENT_GATEWAY!r}")
+
+CURRENCYFREAKS_API_KEY = env_str("CURRENCYFREAKS_API_KEY")
+CURRENCYFREAKS_API_BASE_URL = env_str(
+    "CURRENCYFREAKS_API_BASE_URL", "https://api.currencyfreaks.com/v2.0"
+).rstrip("/")
+SUPPORTED_CURRENCIES = [code.upper() for code in env_list("SUPPORTED_CURRENCIES", "USD,EUR")]
+EXCHANGE_RATE_CACHE_SECONDS = env_int("EXCHANGE_RATE_CACHE_SECONDS", 3600)
+
+RENEWAL_MARKUP_PERCENT = env_decimal("RENEWAL_MARKUP_PERCENT", "30")
+RENEWAL_AUTO_REFUND = env_bool("RENEWAL_AUTO_REFUND", True)
+
+# ---------------------------------------------------------------------------------------------
+# E-mail
+# ---------------------------------------------------------------------------------------------
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 587)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "eSIM Support <noreply@example.com>")
+
+# ---------------------------------------------------------------------------------------------
+# Logging: console + rotating file, optional JSON lines, request id on every line.
+# ---------------------------------------------------------------------------------------------
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
+LOG_FILE = env_str("LOG_FILE", "esim_checker.log")
+LOG_JSON = env_bool("LOG_JSON", False)
+
+_log_handlers = ["console"]
+_handlers: dict[str, dict] = {
+    "console": {
+        "class": "logging.StreamHandler",
+        "formatter": "json" if LOG_JSON else "text",
+        "filters": ["request_id"],
+    }
+}
+if LOG_FILE:
+    _handlers["file"] = {
+        "class": "logging.handlers.RotatingFileHandler",
+        "filename": LOG_FILE if Path(LOG_FILE).is_absolute() else str(BASE_DIR / LOG_FILE),
+        "maxBytes": env_int("LOG_FILE_MAX_BYTES", 10 * 1024 * 1024),
+        "backupCount": env_int("LOG_FILE_BACKUPS", 5),
+        "encoding": "utf-8",
+        "delay": True,
+        "formatter": "json" if LOG_JSON else "text",
+        "filters": ["request_id"],
+    }
+    _log_handlers.append("file")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "esim_status_checker.logging.RequestIdFilter"}},
+    "formatters": {
+        "text": {"format": "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"},
+        "json": {"()": "esim_status_checker.logging.JsonFormatter"},
+    },
+    "handlers": _handlers,
+    "root": {"handlers": _log_handlers, "level": LOG_LEVEL},
+    "loggers": {
+        "django.server": {"level": "INFO"},
+        "urllib3": {"level": "WARNING"},
+        "stripe": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,23 @@
+"""Settings for the test suite: the same module as production, with safe test defaults.
+
+The database still comes from DATABASE_URL, so `.ci/run` runs the suite on SQLite and PostgreSQL.
+A developer's `.env` is ignored so that tests never reach real providers or Stripe.
+"""
+
+import os
+
+os.environ["ESIM_READ_DOTENV"] = "false"
+os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-django-0123456789")
+os.environ.setdefault("DEBUG", "false")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
+os.environ.setdefault("ESIM_SANDBOX", "true")
+os.environ.setdefault("PAYMENT_GATEWAY", "sandbox")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+os.environ.setdefault("LOG_FILE", "")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+from esim_status_checker.settings.base import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; tests only
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405

@@ -1,0 +1,117 @@
+"""Start-up behaviour of the settings module, run in fresh interpreters (settings load once)."""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "a-production-like-secret-key-with-enough-entropy-0123456789abcdef",
+    "ALLOWED_HOSTS": "api.example.com",
+    "DATABASE_URL": "sqlite:///:memory:",
+    "ESIM_READ_DOTENV": "false",
+    "LOG_FILE": "",
+}
+
+
+def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    # A minimal environment: the test process itself has test settings in os.environ.
+    clean = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
+    clean.update(env)
+    clean["DJANGO_SETTINGS_MODULE"] = "esim_status_checker.settings.base"
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_production_without_secret_key_fails_fast_with_a_clear_message():
+    env = {**PRODUCTION_ENV, "SECRET_KEY": ""}
+    result = run_manage("check", env=env)
+    assert result.returncode != 0
+    assert (
+        "SECRET_KEY must be set to a random value of 32 or more characters when DEBUG=False" in result.stderr
+    )
+
+
+def test_production_refuses_the_development_key():
+    env = {**PRODUCTION_ENV, "SECRET_KEY": "django-insecure-development-only-key-never-use-in-production"}
+    result = run_manage("check", env=env)
+    assert result.returncode != 0
+    assert "SECRET_KEY must be set" in result.stderr
+
+
+def test_production_without_allowed_hosts_fails_fast():
+    env = {**PRODUCTION_ENV, "ALLOWED_HOSTS": ""}
+    result = run_manage("check", env=env)
+    assert result.returncode != 0
+    assert "ALLOWED_HOSTS must list the host names" in result.stderr
+
+
+def test_debug_runs_with_the_development_key_and_sandbox():
+    result = run_manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from django.conf import settings; print(settings.ESIM_SANDBOX, settings.PAYMENT_GATEWAY)",
+        env={
+            "DEBUG": "true",
+            "ESIM_READ_DOTENV": "false",
+            "LOG_FILE": "",
+            "DATABASE_URL": "sqlite:///:memory:",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "sandbox"]
+
+
+def test_sandbox_is_never_silently_on_in_production():
+    result = run_manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from django.conf import settings; print(settings.ESIM_SANDBOX, settings.PAYMENT_GATEWAY)",
+        env=PRODUCTION_ENV,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["False", "stripe"]
+
+
+def test_check_deploy_is_clean_under_production_settings():
+    result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_empty_values_from_env_example_keep_secure_defaults():
+    env = {**PRODUCTION_ENV, "SECURE_SSL_REDIRECT": "", "SESSION_COOKIE_SECURE": ""}
+    result = run_manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from django.conf import settings; print(settings.SECURE_SSL_REDIRECT, settings.SESSION_COOKIE_SECURE)",
+        env=env,
+    )
+    assert result.stdout.split() == ["True", "True"]
+
+
+def test_every_setting_read_from_the_environment_is_listed_in_env_example():
+    sources = "\n".join(p.read_text() for p in (ROOT / "esim_status_checker" / "settings").glob("*.py"))
+    read = set(re.findall(r"env_\w+\(\s*\"([A-Z0-9_]+)\"", sources))
+    listed = set(re.findall(r"(?m)^([A-Z0-9_]+)=", (ROOT / ".env.example").read_text()))
+    internal = {"ESIM_READ_DOTENV"}  # switch used by the test settings, not a user setting
+    assert read - internal - listed == set()
+
+
+@pytest.mark.parametrize("bad", ["maybe", "2"])
+def test_a_bad_boolean_names_the_variable(bad):
+    result = run_manage("check", env={**PRODUCTION_ENV, "RENEWAL_AUTO_REFUND": bad})
+    assert result.returncode != 0
+    assert "RENEWAL_AUTO_REFUND must be true or false" in result.stderr

@@ -1,0 +1,77 @@
+"""One error taxonomy for every provider client (docs/architecture.md, "Errors").
+
+Clients raise only these. `pulse.exception_handlers` maps them to HTTP in one place, and the
+status fan-out turns them into the per-provider `sources` outcome.
+"""
+
+from __future__ import annotations
+
+
+class ProviderError(Exception):
+    """A provider call failed. `code` is stable and safe to show; `message` has no secrets."""
+
+    code = "provider_error"
+    retryable = False
+
+    def __init__(
+        self,
+        provider: str,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.message = message
+        self.status_code = status_code
+        self.retry_after = retry_after
+
+
+class ProviderNotFound(ProviderError):
+    """The provider does not know this ICCID, order or bundle."""
+
+    code = "not_found"
+
+
+class ProviderUnavailable(ProviderError):
+    """Timeout, connection failure, 5xx or 429: the call may work later."""
+
+    code = "unavailable"
+    retryable = True
+
+
+class ProviderTimeout(ProviderUnavailable):
+    """No answer within the timeout. For a top-up the outcome is UNKNOWN: never re-order blindly."""
+
+    code = "timeout"
+
+
+class ProviderRejected(ProviderError):
+    """The provider refused the request (other 4xx, bad credentials, business refusal)."""
+
+    code = "rejected"
+
+
+class ProviderAuthError(ProviderRejected):
+    """Login failed or the credentials were refused even after a fresh login."""
+
+    code = "auth_failed"
+
+
+class ProviderResponseInvalid(ProviderError):
+    """The body is not what the provider documents (not JSON, missing keys, wrong types)."""
+
+    code = "invalid_response"
+
+
+class ProviderNotConfigured(ProviderError):
+    """No credentials for this provider and no sandbox: it is skipped."""
+
+    code = "not_configured"
+
+
+class CircuitOpen(ProviderUnavailable):
+    """The provider failed repeatedly; calls are skipped until the cooldown passes."""
+
+    code = "circuit_open"

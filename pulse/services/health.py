@@ -1,0 +1,68 @@
+"""Health of the service: database, cache and the providers' last known state.
+
+Provider state never costs a paid call per request: it comes from cached probes and breaker
+state (see `pulse.services.providers.provider_health`).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.cache import cache
+from django.db import connection
+from django.utils import timezone
+
+from pulse.services.providers import provider_health
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class HealthReport:
+    status: str  # healthy | degraded | unhealthy
+    timestamp: datetime
+    database: str
+    cache: str
+    apis: dict[str, object]
+
+
+def check_database() -> str:
+    try:
+        connection.ensure_connection()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception:  # any driver error means "down" for a health probe
+        logger.exception("health: database check failed")
+        return "error"
+    return "ok"
+
+
+def check_cache() -> str:
+    key = f"health:{uuid.uuid4().hex}"
+    try:
+        cache.set(key, "1", timeout=5)
+        ok = cache.get(key) == "1"
+        cache.delete(key)
+    except Exception:  # a cache outage must not break the probe itself
+        logger.exception("health: cache check failed")
+        return "error"
+    return "ok" if ok else "error"
+
+
+def health_report() -> HealthReport:
+    database = check_database()
+    cache_state = check_cache()
+    apis = provider_health()
+    # A provider that is configured but failing degrades the service; one not configured does not.
+    provider_down = any(state is False for state in apis.values())
+    if database != "ok":
+        status = "unhealthy"
+    elif cache_state != "ok" or provider_down:
+        status = "degraded"
+    else:
+        status = "healthy"
+    return HealthReport(status, timezone.now(), database, cache_state, apis)

@@ -1,0 +1,45 @@
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from pulse.services.health import health_report
+
+
+class HealthApi(APIView):
+    """Database, cache and provider state; 503 when the database is down."""
+
+    @extend_schema(
+        responses={
+            (200, "application/json"): inline_serializer(
+                "Health",
+                {
+                    "status": serializers.ChoiceField(["healthy", "degraded", "unhealthy"]),
+                    "timestamp": serializers.DateTimeField(),
+                    "database": serializers.CharField(),
+                    "cache": serializers.CharField(),
+                    "apis": serializers.DictField(child=serializers.JSONField()),
+                },
+            ),
+            (503, "application/json"): inline_serializer(
+                "HealthUnhealthy",
+                {
+                    "status": serializers.CharField(),
+                    "timestamp": serializers.DateTimeField(),
+                    "database": serializers.CharField(),
+                    "cache": serializers.CharField(),
+                    "apis": serializers.DictField(child=serializers.JSONField()),
+                },
+            ),
+        }
+    )
+    def get(self, request):
+        report = health_report()
+        body = {
+            "status": report.status,
+            "timestamp": report.timestamp.isoformat().replace("+00:00", "Z"),
+            "apis": report.apis,
+            "database": report.database,
+            "cache": report.cache,
+        }
+        return Response(body, status=503 if report.status == "unhealthy" else 200)
