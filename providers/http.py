@@ -1,0 +1,173 @@
+"""The HTTP transport every provider client uses.
+
+One `requests.Session` per client (keep-alive pooling), an explicit (connect, read) timeout on every
+call, and one mapping from transport failures and status codes to `providers.errors`. Bodies are never
+logged: they can hold activation codes and tokens.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+from requests.adapters import HTTPAdapter
+
+from providers.errors import (
+    ProviderAuthError,
+    ProviderNotFound,
+    ProviderRejected,
+    ProviderResponseInvalid,
+    ProviderTimeout,
+    ProviderUnavailable,
+)
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = (3.05, 10.0)
+_MAX_ERROR_MESSAGE = 200
+
+
+def build_session(pool_size: int = 32) -> requests.Session:
+    """A pooled session; retries are off because only the caller knows what is safe to repeat."""
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=4, pool_maxsize=pool_size, max_retries=0)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = "esim-status-checker/2.0"
+    return session
+
+
+@dataclass(frozen=True)
+class HttpResult:
+    status: int
+    body: Any
+    headers: dict[str, str]
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    raw = response.headers.get("Retry-After", "").strip()
+    try:
+        return max(0.0, float(raw)) if raw else None
+    except ValueError:
+        return None  # an HTTP-date: rare from APIs; the caller's default applies
+
+
+def _error_message(response: requests.Response) -> str:
+    """The provider's own short message, if it gave one in a JSON body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return f"HTTP {response.status_code}"
+    if isinstance(body, dict):
+        for key in ("message", "error", "errorMessage", "statusMessage"):
+            value = body.get(key)
+            if isinstance(value, dict):
+                value = value.get("message")
+            if isinstance(value, str) and value:
+                return f"HTTP {response.status_code}: {value[:_MAX_ERROR_MESSAGE]}"
+    return f"HTTP {response.status_code}"
+
+
+class ProviderHttp:
+    """Sends requests for one provider and raises typed errors.
+
+    `not_found_statuses` lets each endpoint say which statuses mean "unknown ICCID" (TravelRoam
+    answers 400, eSIMCard 404); 401/403 raise ProviderAuthError so the caller can log in again once.
+    """
+
+    def __init__(
+        self,
+        provider: str,
+        base_url: str,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.provider = provider
+        self.base_url = base_url.rstrip("/")
+        self.session = session or build_session()
+        self.timeout = timeout
+        self._clock = clock
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        not_found_statuses: Iterable[int] = (404,),
+        timeout: tuple[float, float] | None = None,
+    ) -> HttpResult:
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        started = self._clock()
+        try:
+            response = self.session.request(
+                method,
+                url,
+                json=json_body,
+                params=params,
+                headers=headers,
+                timeout=timeout or self.timeout,
+                allow_redirects=False,
+            )
+        except requests.Timeout as exc:
+            self._log(method, path, "timeout", started)
+            raise ProviderTimeout(self.provider, f"no answer from {path} in time") from exc
+        except requests.ConnectionError as exc:
+            self._log(method, path, "connection error", started)
+            raise ProviderUnavailable(self.provider, f"cannot connect for {path}") from exc
+        except requests.RequestException as exc:
+            self._log(method, path, "request error", started)
+            raise ProviderUnavailable(
+                self.provider, f"request to {path} failed: {type(exc).__name__}"
+            ) from exc
+        self._log(method, path, response.status_code, started)
+        self._raise_for_status(response, path, set(not_found_statuses))
+        return HttpResult(response.status_code, self._decode(response, path), dict(response.headers))
+
+    def _raise_for_status(self, response: requests.Response, path: str, not_found: set[int]) -> None:
+        status = response.status_code
+        if status < 300:
+            return
+        message = _error_message(response)
+        if status in not_found:
+            raise ProviderNotFound(self.provider, message, status_code=status)
+        if status == 429:
+            raise ProviderUnavailable(
+                self.provider, f"rate limited on {path}", status_code=429, retry_after=_retry_after(response)
+            )
+        if status >= 500:
+            raise ProviderUnavailable(self.provider, f"{message} on {path}", status_code=status)
+        if status in (401, 403):
+            raise ProviderAuthError(self.provider, f"{message} on {path}", status_code=status)
+        raise ProviderRejected(self.provider, f"{message} on {path}", status_code=status)
+
+    def _decode(self, response: requests.Response, path: str) -> Any:
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except (ValueError, json.JSONDecodeError) as exc:
+            raise ProviderResponseInvalid(
+                self.provider, f"{path} answered HTTP {response.status_code} with a body that is not JSON"
+            ) from exc
+
+    def _log(self, method: str, path: str, outcome: object, started: float) -> None:
+        elapsed_ms = (self._clock() - started) * 1000
+        logger.info(
+            "%s %s %s -> %s in %.0f ms",
+            self.provider,
+            method,
+            path,
+            outcome,
+            elapsed_ms,
+            extra={"provider": self.provider, "elapsed_ms": round(elapsed_ms)},
+        )
