@@ -8,6 +8,11 @@ import pytest
 @pytest.fixture(autouse=True)
 def _clear_cache():
     """Every test starts with an empty cache (tokens, status answers, rates, throttles)."""
+    from django.conf import settings
+
+    if not settings.configured:  # plain-Python runs (pytest -p no:django) have no Django cache
+        yield
+        return
     from django.core.cache import cache
 
     cache.clear()

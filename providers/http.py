@@ -162,7 +162,10 @@ class ProviderHttp:
 
     def _log(self, method: str, path: str, outcome: object, started: float) -> None:
         elapsed_ms = (self._clock() - started) * 1000
-        logger.info(
+        failed = not isinstance(outcome, int) or outcome >= 500
+        level = logging.WARNING if failed else logging.DEBUG if outcome < 400 else logging.INFO
+        logger.log(
+            level,
             "%s %s %s -> %s in %.0f ms",
             self.provider,
             method,

@@ -52,7 +52,9 @@ PATTERNS: list[tuple[str, re.Pattern[str]]] = [
 # KEY=value lines only mean a literal credential in config-style files, not in Python code.
 ENV_STYLE = (
     "credential in .env style file",
-    re.compile(r"(?i)^\s*(?:export\s+)?[A-Z_]*(?:PASSWORD|SECRET|API_KEY|TOKEN)[A-Z_]*\s*=\s*([^\s#]{8,})\s*$"),
+    re.compile(
+        r"(?i)^\s*(?:export\s+)?[A-Z_]*(?:PASSWORD|SECRET|API_KEY|TOKEN)[A-Z_]*\s*=\s*([^\s#]{8,})\s*$"
+    ),
 )
 CONFIG_SUFFIXES = {".env", ".example", ".ini", ".cfg", ".toml", ".yml", ".yaml", ".sh", ".conf", ""}
 

@@ -248,6 +248,10 @@ PROVIDER_TIMEOUT = env_float("PROVIDER_TIMEOUT", 10.0)
 PROVIDER_CONNECT_TIMEOUT = env_float("PROVIDER_CONNECT_TIMEOUT", min(3.05, PROVIDER_TIMEOUT))
 STATUS_DEADLINE = env_float("STATUS_DEADLINE", 12.0)
 STATUS_CACHE_SECONDS = env_int("STATUS_CACHE_SECONDS", 60)
+# Once one provider has found the eSIM, the others get this long to add what they know.
+STATUS_GRACE_SECONDS = env_float("STATUS_GRACE_SECONDS", 2.0)
+# How long "provider X does not know ICCID Y" is remembered, so checks skip that provider's search.
+STATUS_NOT_FOUND_CACHE_SECONDS = env_int("STATUS_NOT_FOUND_CACHE_SECONDS", 300)
 ICCID_REQUIRE_LUHN = env_bool("ICCID_REQUIRE_LUHN", True)
 
 # ---------------------------------------------------------------------------------------------

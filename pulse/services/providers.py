@@ -1,10 +1,190 @@
-"""Which providers are enabled and how they are doing (filled in by the provider clients)."""
+"""Which provider clients exist, built once per process from settings (read lazily, never at import).
+
+A provider is enabled when its credentials are set, or when ESIM_SANDBOX routes it to the built-in
+simulator (in-process, through a requests transport adapter, so every client code path runs).
+Health state per provider comes from recent call outcomes and cheap cached probes.
+"""
 
 from __future__ import annotations
 
-PROVIDER_NAMES = ("airhub", "esimcard", "travelroam")
+import logging
+import threading
+from collections.abc import Callable
+
+from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+from providers.airhub import AirHubClient
+from providers.base import AIRHUB, ESIMCARD, PROVIDER_NAMES, TRAVELROAM, ProviderClient
+from providers.errors import ProviderError, ProviderNotFound
+from providers.esimcard import ESimCardClient
+from providers.http import build_session
+from providers.travelroam import TravelRoamClient
+from pulse.services.safe_cache import safe_cache as cache
+
+logger = logging.getLogger(__name__)
+
+HEALTH_KEY = "provider:health:{name}"
+HEALTH_TTL = 300  # seconds a probe or call outcome stands for the provider's health
+PROBE_LOCK_KEY = "provider:probe-lock:{name}"
+
+_clients: dict[str, ProviderClient] | None = None
+_clients_lock = threading.Lock()
+
+
+def _timeout() -> tuple[float, float]:
+    return (settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_TIMEOUT)
+
+
+def _session():
+    session = build_session()
+    if settings.ESIM_SANDBOX:
+        from providers.sandbox import get_default_world, mount_sandbox
+
+        mount_sandbox(session, get_default_world())
+    return session
+
+
+def _credentials() -> dict[str, dict[str, str]]:
+    if settings.ESIM_SANDBOX:
+        from providers.sandbox import SANDBOX_CREDENTIALS, sandbox_base_urls
+
+        urls = sandbox_base_urls()
+        return {name: {**SANDBOX_CREDENTIALS[name], "base_url": urls[name]} for name in PROVIDER_NAMES}
+    return {
+        AIRHUB: {
+            "base_url": settings.AIRHUB_BASE_URL,
+            "username": settings.AIRHUB_USERNAME,
+            "password": settings.AIRHUB_PASSWORD,
+        },
+        ESIMCARD: {
+            "base_url": settings.ESIMCARD_BASE_URL,
+            "email": settings.ESIMCARD_EMAIL,
+            "password": settings.ESIMCARD_PASSWORD,
+        },
+        TRAVELROAM: {
+            "base_url": settings.TRAVELROAM_BASE_URL,
+            "api_key": settings.TRAVELROAM_API_KEY,
+            "client_secret": settings.TRAVELROAM_CLIENT_SECRET,
+        },
+    }
+
+
+_BUILDERS: dict[str, Callable[[dict[str, str]], ProviderClient | None]] = {
+    AIRHUB: lambda c: (
+        AirHubClient(
+            base_url=c["base_url"],
+            username=c["username"],
+            password=c["password"],
+            cache=cache,
+            session=_session(),
+            timeout=_timeout(),
+        )
+        if c["username"] and c["password"]
+        else None
+    ),
+    ESIMCARD: lambda c: (
+        ESimCardClient(
+            base_url=c["base_url"],
+            email=c["email"],
+            password=c["password"],
+            cache=cache,
+            session=_session(),
+            timeout=_timeout(),
+        )
+        if c["email"] and c["password"]
+        else None
+    ),
+    TRAVELROAM: lambda c: (
+        TravelRoamClient(
+            base_url=c["base_url"],
+            api_key=c["api_key"],
+            client_secret=c["client_secret"],
+            cache=cache,
+            session=_session(),
+            timeout=_timeout(),
+            currency=settings.TRAVELROAM_ACCOUNT_CURRENCY,
+        )
+        if c["api_key"] and c["client_secret"]
+        else None
+    ),
+}
+
+
+def enabled_clients() -> dict[str, ProviderClient]:
+    """Provider name → client, for every provider that is configured (or sandboxed)."""
+    global _clients
+    with _clients_lock:
+        if _clients is None:
+            credentials = _credentials()
+            built = {name: _BUILDERS[name](credentials[name]) for name in PROVIDER_NAMES}
+            _clients = {name: client for name, client in built.items() if client is not None}
+            logger.info(
+                "providers enabled: %s%s",
+                ", ".join(_clients) or "none",
+                " (sandbox)" if settings.ESIM_SANDBOX else "",
+            )
+        return dict(_clients)
+
+
+def provider_client(name: str) -> ProviderClient | None:
+    return enabled_clients().get(name)
+
+
+def reset_clients() -> None:
+    global _clients
+    with _clients_lock:
+        _clients = None
+
+
+@receiver(setting_changed)
+def _settings_changed(*, setting: str, **kwargs) -> None:
+    if setting.startswith(("AIRHUB_", "ESIMCARD_", "TRAVELROAM_", "ESIM_SANDBOX", "PROVIDER_")):
+        reset_clients()
+
+
+def record_outcome(name: str, error: Exception | None) -> None:
+    """Remember whether the provider answered sensibly; feeds health without extra calls."""
+    healthy = error is None or isinstance(error, ProviderNotFound)
+    cache.set(HEALTH_KEY.format(name=name), healthy, HEALTH_TTL)
 
 
 def provider_health() -> dict[str, object]:
-    """Per provider: True/False from cached probes, or "not_configured"."""
-    return dict.fromkeys(PROVIDER_NAMES, "not_configured")
+    """Per provider: True/False from recent outcomes or a cached probe, or "not_configured".
+
+    When nothing recent is known, one process probes (a login or a catalogue read, never a paid
+    call) and the result stands for HEALTH_TTL seconds for every worker.
+    """
+    clients = enabled_clients()
+    report: dict[str, object] = {}
+    for name in PROVIDER_NAMES:
+        client = clients.get(name)
+        if client is None:
+            report[name] = "not_configured"
+            continue
+        state = _cached_health(name)
+        if state is None:
+            state = _probe(name, client) if _claim_probe(name) else True  # another worker is probing
+        report[name] = bool(state)
+    return report
+
+
+def _cached_health(name: str) -> bool | None:
+    return cache.get(HEALTH_KEY.format(name=name))
+
+
+def _claim_probe(name: str) -> bool:
+    # Without a working shared cache every worker may probe; probes are cheap and unpaid.
+    return cache.add(PROBE_LOCK_KEY.format(name=name), 1, 30)
+
+
+def _probe(name: str, client: ProviderClient) -> bool:
+    try:
+        client.probe()
+    except ProviderError as exc:
+        logger.warning("%s probe failed: %s", name, exc.code, extra={"provider": name})
+        record_outcome(name, exc)
+        return False
+    record_outcome(name, None)
+    return True

@@ -1,0 +1,356 @@
+"""AirHub client (providers.md §2): login with user name + password, partner code in every body.
+
+AirHub has no lookup by ICCID (providers.md §2.2), so `lookup` searches order lists:
+
+1. the account's RECENT orders (`GetOrderDetail` flag "1": the last 300 orders), kept as an
+   ICCID -> order index in the shared cache for `orders_ttl` seconds, so most lookups cost no call;
+2. on a miss, a reference from an earlier lookup (`"<orderId>|<purchase day>"`) narrows the search to
+   that day ± 1 (flag "2"); without one, an index older than a few seconds is refreshed once (an
+   eSIM bought a moment ago);
+3. then the HISTORY beyond the last 300 orders: flag "2" date windows of `history_window_days`
+   going back `history_days` (default 365) from today, fetched concurrently; the newest window
+   holding the ICCID wins. Windows wholly in the past are cached for an hour to spare repeated
+   misses; a hit from that cache, like a reference read, re-reads the purchase day for current usage.
+
+An ICCID bought more than `history_days` ago and not among the last 300 orders is reported as not
+found. ICCIDs are compared exactly (never as substrings) after stripping AirHub's "SIM ID:" prefix,
+spaces and dashes. HTTP 404 is NOT "unknown ICCID" here (no endpoint is per-ICCID): it means a wrong
+path, so it surfaces as ProviderRejected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
+from typing import Any
+
+import requests
+
+from providers.airhub_parse import (
+    build_record,
+    extract_activation,
+    find_renewal,
+    is_false,
+    is_true,
+    means_not_found,
+    order_index,
+    order_items,
+    parse_catalogue,
+    parse_reference,
+    pick,
+    renew_items,
+    renew_reference,
+    renewal_id,
+)
+from providers.base import AIRHUB, CatalogBundle, EsimRecord, TopUpRequest, TopUpResult, TopUpState
+from providers.cache import CacheLike
+from providers.concurrency import gather_settled
+from providers.errors import (
+    ProviderAuthError,
+    ProviderError,
+    ProviderNotFound,
+    ProviderRejected,
+    ProviderResponseInvalid,
+)
+from providers.http import DEFAULT_TIMEOUT, ProviderHttp
+from providers.iccid import mask_iccid, normalize_iccid
+from providers.tokens import TokenStore, call_with_token, credential_key
+from providers.units import parse_datetime
+
+logger = logging.getLogger(__name__)
+
+LOGIN_PATH = "/api/Authentication/UserLogin"
+ORDERS_PATH = "/api/ESIM/GetOrderDetail"
+ACTIVATION_PATH = "/api/ESIM/GetActivationCode"
+PLANS_PATH = "/api/ESIM/GetPlanInformation"
+RENEW_PATH = "/api/Renew/InsertRenew"
+RENEW_DATA_PATH = "/api/Renew/GetRenewData"
+
+INDEX_REFRESH_AFTER = 5.0  # seconds: a younger index already saw any eSIM bought before this lookup
+PAST_WINDOW_TTL = 3600.0  # which orders a past day holds does not change; their usage is re-read on a hit
+REFERENCE_SLACK_DAYS = 1  # AirHub's timezone is unknown, so the purchase day may be off by one
+_MAX_MESSAGE = 200
+_CENT = Decimal("0.01")
+
+_Index = dict[str, dict[str, Any]]  # normalised ICCID -> slimmed order
+
+
+class AirHubClient:
+    name = AIRHUB
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        username: str,
+        password: str,
+        cache: CacheLike,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] = DEFAULT_TIMEOUT,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        orders_ttl: float = 60.0,
+        history_days: int = 365,
+        history_window_days: int = 31,
+        activation_ttl: float = 86400,
+    ) -> None:
+        self._http = ProviderHttp(AIRHUB, base_url, session=session, timeout=timeout)
+        self._username = username
+        self._password = password
+        self._cache = cache
+        self._now = now
+        self._orders_ttl = orders_ttl
+        self._history_days = max(0, history_days)
+        self._window_days = max(1, history_window_days)
+        self._activation_ttl = activation_ttl
+        identity = username + base_url
+        self._tokens = TokenStore(cache, credential_key(AIRHUB, identity), self._login)
+        # Per-account cache keys that do not reveal the user name.
+        self._prefix = f"provider:{AIRHUB}:{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
+        self._index_key = f"{self._prefix}:orders"
+
+    # --- auth -------------------------------------------------------------------------------------
+
+    def _login(self) -> dict[str, Any]:
+        # Reference: providers.md §2.1 (UserLogin; isSuccess + top-level token + data.partnerCode)
+        body = self._http.request(
+            "POST",
+            LOGIN_PATH,
+            json_body={"userName": self._username, "password": self._password},
+            not_found_statuses=(),
+        ).body
+        if not isinstance(body, dict):
+            raise ProviderResponseInvalid(AIRHUB, f"{LOGIN_PATH} answered without a JSON object")
+        token = pick(body, "token")
+        if not is_true(pick(body, "isSuccess")) or not isinstance(token, str):
+            raise ProviderAuthError(AIRHUB, f"login refused: {self._message(body, 'no token')}")
+        data = pick(body, "data")
+        partner_code = pick(data, "partnerCode") if isinstance(data, dict) else None
+        if partner_code is None:
+            raise ProviderResponseInvalid(AIRHUB, f"{LOGIN_PATH} answered without data.partnerCode")
+        # The partner code is numeric and sent back exactly as given (providers.md §2.1).
+        return {"token": token, "partner_code": partner_code}
+
+    def _post(self, path: str, body: Callable[[Any], dict[str, Any]]) -> Any:
+        """POST with the bearer token; `body(partner_code)` builds the JSON. One re-login on 401/403."""
+
+        def call(login: dict[str, Any]) -> Any:
+            headers = {"Authorization": f"Bearer {login['token']}"}
+            json_body = body(login["partner_code"])
+            return self._http.request(
+                "POST", path, json_body=json_body, headers=headers, not_found_statuses=()
+            ).body
+
+        return call_with_token(self._tokens, call)
+
+    def _message(self, body: Any, default: str) -> str:
+        message = pick(body, "message") if isinstance(body, dict) else None
+        text = str(message)[:_MAX_MESSAGE] if message else default
+        return text.replace(self._password, "***") if self._password else text
+
+    def _raise_refusal(self, body: Any, path: str) -> None:
+        """AirHub answers business failures with HTTP 200 and `isSuccess: false`."""
+        if isinstance(body, dict) and is_false(pick(body, "isSuccess")):
+            raise ProviderRejected(AIRHUB, f"{path} refused: {self._message(body, 'isSuccess false')}")
+
+    def probe(self) -> None:
+        self._tokens.get()
+
+    # --- lookup -----------------------------------------------------------------------------------
+
+    def lookup(self, iccid: str, *, reference: str | None = None) -> EsimRecord:
+        wanted = normalize_iccid(iccid)
+        order = self._find_order(wanted, reference)
+        if order is None:
+            logger.info("airhub does not know %s", mask_iccid(wanted), extra={"provider": AIRHUB})
+            raise ProviderNotFound(
+                AIRHUB, f"ICCID not among the last 300 orders or the last {self._history_days} days"
+            )
+        activation = self._activation(str(pick(order, "orderId") or ""), wanted)
+        return build_record(order, wanted, activation, self._now())
+
+    def _find_order(self, wanted: str, reference: str | None) -> dict[str, Any] | None:
+        index, fetched_at = self._recent_index()
+        order = index.get(wanted)
+        if order is not None:
+            return order
+        _, day = parse_reference(reference)
+        if day is not None:
+            order = self._search_around(wanted, day)
+        elif self._now().timestamp() - fetched_at > INDEX_REFRESH_AFTER:
+            order = self._recent_index(refresh=True)[0].get(wanted)
+        # A stale or wrong reference must not hide the eSIM: fall back to the full history.
+        return order if order is not None else self._search_history(wanted)
+
+    def _recent_index(self, *, refresh: bool = False) -> tuple[_Index, float]:
+        cached = None if refresh else self._cache.get(self._index_key)
+        if cached is not None:
+            return cached["orders"], cached["fetched_at"]
+        # Reference: providers.md §2.2 (GetOrderDetail flag "1" = the account's last 300 orders)
+        index = self._fetch_orders({"flag": "1", "fromDate": "", "toDate": ""})
+        fetched_at = self._now().timestamp()
+        self._cache.set(self._index_key, {"orders": index, "fetched_at": fetched_at}, self._orders_ttl)
+        return index, fetched_at
+
+    def _fetch_orders(self, selection: dict[str, str]) -> _Index:
+        body = self._post(ORDERS_PATH, lambda partner: {"partnerCode": partner, **selection})
+        if (
+            isinstance(body, dict)
+            and is_false(pick(body, "isSuccess"))
+            and means_not_found(pick(body, "message"))
+        ):
+            return {}  # "no orders in this range" is an empty list, not a refusal
+        self._raise_refusal(body, ORDERS_PATH)
+        return order_index(order_items(body, ORDERS_PATH))
+
+    def _window_index(self, start: date, end: date, *, cacheable: bool = True) -> tuple[_Index, bool]:
+        """The orders of [start, end] by ICCID, and whether they came from the cache."""
+        key = f"{self._prefix}:window:{start.isoformat()}:{end.isoformat()}"
+        past = cacheable and end < self._now().date()
+        cached = self._cache.get(key) if past else None
+        if cached is not None:
+            return cached, True
+        # Reference: providers.md §2.2 (GetOrderDetail flag "2" = a date range, fromDate/toDate mandatory).
+        # Unverified: the date format; YYYY-MM-DD is assumed (no source shows a flag-2 call).
+        index = self._fetch_orders({"flag": "2", "fromDate": start.isoformat(), "toDate": end.isoformat()})
+        if past:
+            self._cache.set(key, index, PAST_WINDOW_TTL)
+        return index, False
+
+    def _search_around(self, wanted: str, day: date) -> dict[str, Any] | None:
+        """A fresh (never cached) read of the orders of `day` ± 1: current usage for a known order."""
+        slack = timedelta(days=REFERENCE_SLACK_DAYS)
+        start, end = day - slack, min(day + slack, self._now().date())
+        return self._window_index(start, end, cacheable=False)[0].get(wanted) if start <= end else None
+
+    def _history_windows(self) -> list[tuple[date, date]]:
+        """Newest first: [today - window + 1, today], then the window before, back to `history_days`."""
+        today = self._now().date()
+        earliest = today - timedelta(days=self._history_days)
+        windows, end = [], today
+        while self._history_days and end >= earliest:
+            start = max(end - timedelta(days=self._window_days - 1), earliest)
+            windows.append((start, end))
+            end = start - timedelta(days=1)
+        return windows
+
+    def _search_history(self, wanted: str) -> dict[str, Any] | None:
+        windows = self._history_windows()
+        if not windows:
+            return None
+        settled = gather_settled(*(partial(self._window_index, start, end) for start, end in windows))
+        first_error: BaseException | None = None
+        for (start, end), (result, error) in zip(windows, settled, strict=True):
+            if error is not None:
+                first_error = first_error or error
+            elif wanted in result[0]:
+                logger.info(
+                    "airhub found %s in orders of %s..%s",
+                    mask_iccid(wanted),
+                    start,
+                    end,
+                    extra={"provider": AIRHUB},
+                )
+                order, from_cache = result[0][wanted], result[1]
+                # The window cache only spares repeated misses; a hit needs today's usage.
+                day = parse_datetime(pick(order, "purchaseDate"))
+                fresh = self._search_around(wanted, day.date()) if from_cache and day else None
+                return fresh or order
+        if first_error is not None:
+            raise first_error  # a window we could not read may hold the eSIM: not a "not found"
+        return None
+
+    # --- activation data --------------------------------------------------------------------------
+
+    def _activation(self, order_id: str, iccid: str) -> dict[str, str | None] | None:
+        """Activation data, or None: its failure must not fail the lookup (the status is known)."""
+        if not order_id:
+            return None
+        key = f"{self._prefix}:activation:{order_id}"
+        cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        try:
+            activation = self._fetch_activation(order_id)
+        except ProviderError as exc:
+            logger.warning(
+                "airhub activation data unavailable for %s: %s",
+                mask_iccid(iccid),
+                exc.code,
+                extra={"provider": AIRHUB, "status_code": exc.status_code},
+            )
+            return None
+        if activation is None:
+            logger.warning("airhub activation answer unreadable for %s", mask_iccid(iccid))
+            return None
+        self._cache.set(key, activation, self._activation_ttl)
+        return activation
+
+    def _fetch_activation(self, order_id: str) -> dict[str, str | None] | None:
+        # Reference: providers.md §2.2, §2.3 (GetActivationCode takes order ids, not ICCIDs)
+        body = self._post(ACTIVATION_PATH, lambda partner: {"partnerCode": partner, "orderid": [order_id]})
+        self._raise_refusal(body, ACTIVATION_PATH)
+        return extract_activation(body, order_id)
+
+    # --- catalogue --------------------------------------------------------------------------------
+
+    def catalogue(self) -> list[CatalogBundle]:
+        # Reference: providers.md §2.2 (GetPlanInformation, from 3P code; flag "1" = all plans)
+        body = self._post(PLANS_PATH, lambda partner: {"partnerCode": partner, "flag": "1"})
+        self._raise_refusal(body, PLANS_PATH)
+        return parse_catalogue(body, PLANS_PATH)
+
+    # --- top-ups ----------------------------------------------------------------------------------
+
+    def top_up(self, request: TopUpRequest) -> TopUpResult:
+        order_id = _order_id(request)
+        if request.amount is None or request.amount <= 0:
+            raise ValueError("an AirHub renewal needs a positive amount")
+        if not request.duration_days or request.duration_days <= 0:
+            raise ValueError("an AirHub renewal needs a positive duration in days")
+        amount = str(request.amount.quantize(_CENT, rounding=ROUND_HALF_UP))
+        payload = {"userAmount": amount, "orderID": order_id, "renewalDays": request.duration_days}
+        # Reference: providers.md §2.2, §6.2 (InsertRenew; the original's body, no partnerCode)
+        body = self._post(RENEW_PATH, lambda _partner: payload)
+        flag = pick(body, "isSuccess") if isinstance(body, dict) else None
+        if is_false(flag):
+            raise ProviderRejected(AIRHUB, f"renewal refused: {self._message(body, 'isSuccess false')}")
+        if not is_true(flag):
+            # Unverified response shape: without isSuccess we cannot tell whether it was applied.
+            raise ProviderResponseInvalid(AIRHUB, f"{RENEW_PATH} answered without isSuccess; outcome unknown")
+        self._cache.delete(self._index_key)  # validity and data changed: the next lookup reads afresh
+        reference = renew_reference(body, order_id, request.order_reference)
+        logger.info(
+            "airhub renewal placed for %s",
+            mask_iccid(request.iccid),
+            extra={"provider": AIRHUB, "order_id": order_id, "order_reference": request.order_reference},
+        )
+        return TopUpResult(AIRHUB, reference, TopUpState.COMPLETED, self._message(body, ""))
+
+    def find_top_up(self, request: TopUpRequest, *, since: datetime) -> TopUpResult | None:
+        order_id = _order_id(request)
+        # Reference: providers.md §2.2 (GetRenewData, named by 3P code only; request and answer unverified)
+        body = self._post(RENEW_DATA_PATH, lambda partner: {"partnerCode": partner, "orderID": order_id})
+        if (
+            isinstance(body, dict)
+            and is_false(pick(body, "isSuccess"))
+            and means_not_found(pick(body, "message"))
+        ):
+            return None
+        self._raise_refusal(body, RENEW_DATA_PATH)
+        item = find_renewal(renew_items(body, RENEW_DATA_PATH), order_id, since)
+        if item is None:
+            return None
+        reference = renewal_id(item) or f"{order_id}:{request.order_reference}"
+        return TopUpResult(AIRHUB, reference, TopUpState.COMPLETED, "found in renewal history")
+
+
+def _order_id(request: TopUpRequest) -> str:
+    """The AirHub order id: the part of our `esim_reference` before the "|"."""
+    order_id = request.esim_reference.partition("|")[0].strip()
+    if not order_id:
+        raise ValueError("an AirHub renewal needs the eSIM reference from a lookup")
+    return order_id

@@ -1,0 +1,42 @@
+"""`python manage.py provider_smoke`: per provider — configured?, auth ok?, latency of one cheap call."""
+
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from providers.base import PROVIDER_NAMES
+from providers.errors import ProviderError
+from pulse.services.providers import enabled_clients, record_outcome
+
+
+class Command(BaseCommand):
+    help = "Probe each provider once (a login or a catalogue read, never a paid call) and report."
+
+    def handle(self, *args, **options):
+        clients = enabled_clients()
+        mode = "sandbox simulators" if settings.ESIM_SANDBOX else "live endpoints"
+        self.stdout.write(f"providers ({mode}):")
+        failures = 0
+        for name in PROVIDER_NAMES:
+            client = clients.get(name)
+            if client is None:
+                self.stdout.write(f"  {name:<11} not configured (set its credentials to enable it)")
+                continue
+            started = time.monotonic()
+            try:
+                client.probe()
+            except ProviderError as exc:
+                failures += 1
+                record_outcome(name, exc)
+                elapsed = (time.monotonic() - started) * 1000
+                self.stdout.write(
+                    self.style.ERROR(f"  {name:<11} FAILED {exc.code}: {exc.message} ({elapsed:.0f} ms)")
+                )
+                continue
+            record_outcome(name, None)
+            elapsed = (time.monotonic() - started) * 1000
+            self.stdout.write(self.style.SUCCESS(f"  {name:<11} ok, auth ok, {elapsed:.0f} ms"))
+        if failures:
+            self.stderr.write(f"{failures} provider(s) failed")
+            raise SystemExit(1)
