@@ -1,5 +1,28 @@
 """Models of the pulse app, one module per subdomain."""
 
-from pulse.models.esims import KnownEsim
+from pulse.models.catalog import Bundle, CatalogSync, ExchangeRate
+from pulse.models.esims import KnownEsim, ProviderName
+from pulse.models.orders import (
+    OrderAuditEntry,
+    OrderStatus,
+    PaymentEvent,
+    PaymentTransaction,
+    RenewalOrder,
+    SandboxCheckout,
+    SandboxRefund,
+)
 
-__all__ = ["KnownEsim"]
+__all__ = [
+    "Bundle",
+    "CatalogSync",
+    "ExchangeRate",
+    "KnownEsim",
+    "OrderAuditEntry",
+    "OrderStatus",
+    "PaymentEvent",
+    "PaymentTransaction",
+    "ProviderName",
+    "RenewalOrder",
+    "SandboxCheckout",
+    "SandboxRefund",
+]
