@@ -12,6 +12,10 @@ os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("ESIM_SANDBOX", "true")
 os.environ.setdefault("PAYMENT_GATEWAY", "sandbox")
+# Tests run with DEBUG off, so the no-money sandbox gateway needs the explicit opt-in.
+os.environ.setdefault("SANDBOX_PAYMENTS_ALLOWED", "true")
+# Never sleep through the SDK's retry backoff in tests.
+os.environ.setdefault("STRIPE_MAX_NETWORK_RETRIES", "0")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("LOG_FILE", "")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
@@ -21,3 +25,14 @@ from esim_status_checker.settings.base import *  # noqa: F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; tests only
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 STORAGES["staticfiles"]["BACKEND"] = "django.contrib.staticfiles.storage.StaticFilesStorage"  # noqa: F405
+
+# When DATABASE_URL names an SQLite file (as .ci/run does), the test database is a file too, so the
+# race tests can share it between threads as they do on PostgreSQL. Without DATABASE_URL the test
+# database stays in memory (fast; the race tests skip).
+_db = DATABASES["default"]  # noqa: F405
+if (
+    os.environ.get("DATABASE_URL")
+    and _db["ENGINE"].endswith("sqlite3")
+    and _db["NAME"] not in ("", ":memory:")
+):
+    _db["TEST"] = {"NAME": f"{_db['NAME']}.test"}
