@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
 from providers import errors as provider_errors
+from pulse import payments
 from pulse.exceptions import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,22 @@ _PROVIDER_STATUS = {
 }
 
 
+_GATEWAY_STATUS = {
+    payments.InvalidSignature: (400, "invalid_signature", "Webhook signature verification failed."),
+    payments.CheckoutNotFound: (
+        404,
+        "session_not_found",
+        "The payment service does not know this checkout session.",
+    ),
+    payments.GatewayUnavailable: (
+        503,
+        "payment_gateway_unavailable",
+        "The payment service is unavailable right now.",
+    ),
+    payments.GatewayRejected: (502, "payment_gateway_rejected", "The payment service refused the request."),
+}
+
+
 def error_body(message: str, code: str, details: str = "", fields: dict | None = None) -> dict:
     body = {"error": message, "code": code, "details": details or ""}
     if fields:
@@ -90,6 +107,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
         return _application_error_response(exc)
     if isinstance(exc, provider_errors.ProviderError):
         return _provider_error_response(exc)
+    if isinstance(exc, payments.GatewayError):
+        return _gateway_error_response(exc)
     if isinstance(exc, drf.ValidationError):
         return _validation_error_response(exc)
     if isinstance(exc, drf.APIException):
@@ -113,6 +132,18 @@ def _provider_error_response(exc: provider_errors.ProviderError) -> Response:
     response = Response(error_body(message, code, f"{exc.provider}: {exc.message}"), status=status)
     if status == 503:
         response["Retry-After"] = str(math.ceil(exc.retry_after or 30))
+    return response
+
+
+def _gateway_error_response(exc: payments.GatewayError) -> Response:
+    status, code, message = next(
+        (mapping for error_type, mapping in _GATEWAY_STATUS.items() if isinstance(exc, error_type)),
+        (502, "payment_gateway_error", "The payment service failed."),
+    )
+    logger.warning("payment gateway error reached the API: %s", type(exc).__name__)
+    response = Response(error_body(message, code, str(exc)[:300]), status=status)
+    if status == 503:
+        response["Retry-After"] = "30"
     return response
 
 

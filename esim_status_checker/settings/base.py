@@ -106,9 +106,10 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Several threads (runserver, provider fan-out) write to one file: wait for the lock
-    # instead of failing at once with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Several threads (runserver, provider fan-out) write to one file: wait for the lock instead
+    # of failing at once with "database is locked". IMMEDIATE transactions take the write lock at
+    # BEGIN, so a read-then-write transaction never has to upgrade (which SQLite refuses at once).
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -266,6 +267,19 @@ STRIPE_API_BASE = env_str("STRIPE_API_BASE", "https://api.stripe.com").rstrip("/
 PAYMENT_GATEWAY = env_str("PAYMENT_GATEWAY") or ("sandbox" if DEBUG and not STRIPE_SECRET_KEY else "stripe")
 if PAYMENT_GATEWAY not in {"stripe", "sandbox"}:
     raise ImproperlyConfigured(f"PAYMENT_GATEWAY must be 'stripe' or 'sandbox', got {PAYMENT_GATEWAY!r}")
+# The sandbox gateway takes no money: with DEBUG off it needs this explicit opt-in (CI, demos).
+SANDBOX_PAYMENTS_ALLOWED = env_bool("SANDBOX_PAYMENTS_ALLOWED", False)
+if PAYMENT_GATEWAY == "sandbox" and not DEBUG and not SANDBOX_PAYMENTS_ALLOWED:
+    raise ImproperlyConfigured(
+        "PAYMENT_GATEWAY=sandbox takes no money and is refused when DEBUG=False. Set PAYMENT_GATEWAY=stripe "
+        "with STRIPE_SECRET_KEY, or SANDBOX_PAYMENTS_ALLOWED=true for a CI or demo deployment."
+    )
+# Checkout Session lifetime; Stripe accepts 30 minutes to 24 hours.
+STRIPE_CHECKOUT_EXPIRY_MINUTES = min(max(env_int("STRIPE_CHECKOUT_EXPIRY_MINUTES", 60), 30), 1440)
+# Read timeout of one Stripe API call, seconds (connect: the smaller of 3.05 and this).
+STRIPE_TIMEOUT = env_float("STRIPE_TIMEOUT", 15.0)
+# The SDK's own retries of a failed call (connection error, 409, 5xx), reusing our idempotency key.
+STRIPE_MAX_NETWORK_RETRIES = env_int("STRIPE_MAX_NETWORK_RETRIES", 2)
 
 CURRENCYFREAKS_API_KEY = env_str("CURRENCYFREAKS_API_KEY")
 CURRENCYFREAKS_API_BASE_URL = env_str(
@@ -276,6 +290,10 @@ EXCHANGE_RATE_CACHE_SECONDS = env_int("EXCHANGE_RATE_CACHE_SECONDS", 3600)
 
 RENEWAL_MARKUP_PERCENT = env_decimal("RENEWAL_MARKUP_PERCENT", "30")
 RENEWAL_AUTO_REFUND = env_bool("RENEWAL_AUTO_REFUND", True)
+# How long a worker owns an order while it places the top-up; after that the reconciler may take over.
+FULFILMENT_LEASE_SECONDS = env_int("FULFILMENT_LEASE_SECONDS", 300)
+# Top-up attempts before an order with an unclear provider outcome goes to staff.
+RENEWAL_MAX_ATTEMPTS = env_int("RENEWAL_MAX_ATTEMPTS", 5)
 
 # ---------------------------------------------------------------------------------------------
 # E-mail

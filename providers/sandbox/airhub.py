@@ -80,6 +80,9 @@ class AirHubApp(ProviderApp):
     def status_false(self) -> Response:
         return _failure("Service temporarily unavailable. Please try again later.")
 
+    def rejected(self) -> Response:
+        return _failure("Renewal rejected: insufficient wallet balance (sandbox fault)")
+
     def not_found(self) -> Response:
         return empty_response(404)
 

@@ -49,6 +49,10 @@ class ProviderApp:
         """The provider's "HTTP 200 but the operation failed" body."""
         return json_response({})
 
+    def rejected(self) -> Response:
+        """A definite refusal of the request (the eSIM Go style 422 validation failure)."""
+        return json_response({"message": "Insufficient balance to complete the order (sandbox fault)"}, 422)
+
     def not_found(self) -> Response:
         return json_response({"message": "Not Found"}, 404)
 

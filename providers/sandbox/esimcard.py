@@ -85,6 +85,9 @@ class EsimCardApp(ProviderApp):
     def status_false(self) -> Response:
         return _refusal("Service temporarily unavailable")
 
+    def rejected(self) -> Response:
+        return _refusal("Insufficient Wallet Balance, please refill your wallet and try again")
+
     # --- auth ---------------------------------------------------------------------------------------
 
     def login(self, request: Request) -> Response:

@@ -200,6 +200,8 @@ class SandboxWorld:
             return app.too_many_requests(fault.retry_after)
         if fault.mode == "status_false":
             return app.status_false()
+        if fault.mode == "rejected":
+            return app.rejected()
         if fault.mode == "token_expired":
             with self.lock:
                 self.tokens.invalidate_all(app.name)

@@ -10,12 +10,12 @@ from pulse.services.status import esim_status_check
 class EsimStatusCheckApi(APIView):
     """Unified status of one eSIM across every enabled provider."""
 
-    class InputSerializer(serializers.Serializer):
+    class EsimStatusCheckInputSerializer(serializers.Serializer):
         # Validated by the service (one set of ICCID rules, one error code).
         iccid = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=64)
 
     @extend_schema(
-        request=InputSerializer,
+        request=EsimStatusCheckInputSerializer,
         responses={
             200: StatusAnswerSerializer,
             400: ErrorSerializer,
@@ -25,7 +25,7 @@ class EsimStatusCheckApi(APIView):
         },
     )
     def post(self, request):
-        data = self.InputSerializer(data=request.data)
+        data = self.EsimStatusCheckInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         result = esim_status_check(iccid=data.validated_data.get("iccid", ""))
         return Response(result.answer())

@@ -122,6 +122,41 @@ def test_status_false_at_airhub(sandbox: Sandbox):
     assert payload["message"]
 
 
+@pytest.mark.parametrize(
+    ("provider", "status", "expected"),
+    [
+        ("travelroam", 422, {"message": "Insufficient balance to complete the order (sandbox fault)"}),
+        (
+            "esimcard",
+            200,
+            {
+                "status": False,
+                "message": "Insufficient Wallet Balance, please refill your wallet and try again",
+            },
+        ),
+    ],
+)
+def test_rejected_is_a_definite_refusal(sandbox: Sandbox, provider: str, status: int, expected: dict):
+    calls = {
+        "esimcard": lambda: sandbox.esimcard("GET", "/my-esims"),
+        "travelroam": lambda: sandbox.travelroam("/esims/details", DETAILS),
+    }
+    sandbox.esimcard_login()
+    sandbox.world.set_fault(provider, "rejected")
+    response = calls[provider]()
+    assert (response.status_code, response.json()) == (status, expected)
+
+
+def test_rejected_at_airhub(sandbox: Sandbox):
+    sandbox.airhub_login()
+    sandbox.world.set_fault("airhub", "rejected")
+    payload = sandbox.airhub("/api/ESIM/GetOrderDetail", {"partnerCode": PARTNER, "flag": "1"}).json()
+    assert payload == {
+        "isSuccess": False,
+        "message": "Renewal rejected: insufficient wallet balance (sandbox fault)",
+    }
+
+
 def test_clear_faults_per_provider(sandbox: Sandbox):
     sandbox.world.set_fault("travelroam", "http_500")
     sandbox.world.set_fault("currencyfreaks", "http_500")

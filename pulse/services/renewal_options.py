@@ -1,0 +1,104 @@
+"""What can renew an eSIM, and at what price — always re-derived on the server.
+
+The eSIM's current plan comes from a status lookup (never from the client); the candidates from
+the synced catalogue of the provider whose status won; the prices from `pricing.quote_bundle`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from providers.iccid import mask_iccid
+from providers.plans import parse_bundle_code, parse_plan_name
+from providers.units import format_gb
+from pulse.exceptions import NotFound
+from pulse.models import Bundle
+from pulse.services.catalog import active_bundles
+from pulse.services.matching import BundleMatch, PlanQuery, match_bundles
+from pulse.services.money import format_money, require_supported
+from pulse.services.pricing import Quote, UnpriceableBundle, quote_bundle
+from pulse.services.status import RenewalFacts, StatusResult, esim_status_check
+
+logger = logging.getLogger(__name__)
+
+
+class NoRenewalOptions(NotFound):
+    code = "no_renewal_options"
+    default_message = "No renewal bundle is available for this eSIM."
+
+
+@dataclass(frozen=True)
+class RenewalOption:
+    bundle: Bundle
+    quote: Quote
+    same_plan: bool
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RenewalOptions:
+    status: StatusResult
+    plan: PlanQuery
+    currency: str
+    options: list[RenewalOption]
+
+    @property
+    def same_plan(self) -> RenewalOption | None:
+        return next((option for option in self.options if option.same_plan), None)
+
+
+def plan_query(facts: RenewalFacts) -> PlanQuery:
+    """The current plan, with the country the PLAN covers (the code or name) before where the eSIM
+    was last seen (a network location can be a roaming country)."""
+    parsed = (parse_bundle_code(facts.plan_code).countries if facts.plan_code else ()) or (
+        parse_plan_name(facts.plan_name).countries if facts.plan_name else ()
+    )
+    country = parsed[0] if parsed else facts.country_code
+    return PlanQuery(
+        provider=facts.provider,
+        plan_name=facts.plan_name,
+        plan_code=facts.plan_code,
+        country_code=country or "",
+        data_bytes=facts.data_bytes,
+        unlimited=facts.unlimited,
+        duration_days=facts.duration_days,
+    )
+
+
+def renewal_options(*, iccid: str, currency: str) -> RenewalOptions:
+    currency = require_supported(currency)
+    status = esim_status_check(iccid=iccid)
+    plan = plan_query(status.renewal)
+    matches = match_bundles(plan=plan, bundles=active_bundles(plan.provider))
+    options = [option for option in (_priced(match, currency) for match in matches) if option is not None]
+    logger.info("renewal options for %s: %d at %s", mask_iccid(iccid), len(options), plan.provider)
+    return RenewalOptions(status=status, plan=plan, currency=currency, options=options)
+
+
+def _priced(match: BundleMatch, currency: str) -> RenewalOption | None:
+    try:
+        quote = quote_bundle(match.bundle, currency)
+    except UnpriceableBundle:
+        logger.warning("bundle %s skipped: cannot be priced", match.bundle)
+        return None
+    return RenewalOption(match.bundle, quote, match.same_plan, tuple(match.reasons))
+
+
+def option_dict(option: RenewalOption) -> dict:
+    bundle, quote = option.bundle, option.quote
+    return {
+        "bundle": bundle.code,
+        "name": bundle.description or bundle.code,
+        "data": "Unlimited" if bundle.unlimited else format_gb(bundle.data_bytes),
+        "data_bytes": bundle.data_bytes,
+        "unlimited": bundle.unlimited,
+        "days": bundle.duration_days,
+        "countries": bundle.countries,
+        "region": bundle.region or None,
+        "price": str(quote.amount),
+        "currency": quote.currency,
+        "formatted_price": format_money(quote.amount, quote.currency),
+        "same_plan": option.same_plan,
+        "reasons": list(option.reasons),
+    }
