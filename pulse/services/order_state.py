@@ -67,9 +67,14 @@ def transition(
     note: str = "",
     actor=None,
     increment_attempts: bool = False,
+    expect: dict | None = None,
     **fields,
 ) -> bool:
-    """Move the order from any of `sources` to `target`; False when another party moved it first."""
+    """Move the order from any of `sources` to `target`; False when another party moved it first.
+
+    `expect` adds conditions to the compare-and-set (e.g. `{"lease_until__lt": now}` so only one
+    reconciler can take over an expired lease).
+    """
     pk = order.pk if isinstance(order, RenewalOrder) else order
     sources = [sources] if isinstance(sources, str) else list(sources)
     for source in sources:
@@ -79,12 +84,15 @@ def transition(
     if increment_attempts:
         updates["attempts"] = F("attempts") + 1
     with transaction.atomic():
+        conditions = expect or {}
         previous = (
-            RenewalOrder.objects.filter(pk=pk, status__in=sources).values_list("status", flat=True).first()
+            RenewalOrder.objects.filter(pk=pk, status__in=sources, **conditions)
+            .values_list("status", flat=True)
+            .first()
         )
         if previous is None:
             return False
-        moved = RenewalOrder.objects.filter(pk=pk, status=previous).update(**updates)
+        moved = RenewalOrder.objects.filter(pk=pk, status=previous, **conditions).update(**updates)
         if not moved:
             return False
         OrderAuditEntry.objects.create(

@@ -1,0 +1,257 @@
+"""The renewal reconciler: moves orders out of limbo when nobody is watching (docs/operations.md).
+
+One pass (`python manage.py process_renewals`, or `--loop` as a worker) handles, in bounded batches:
+
+- FULFILLING orders whose lease expired (a worker died, or the provider's answer was lost): take
+  over the lease with a compare-and-set, ask the provider whether the top-up happened, and only if it
+  did not, place it again — with capped exponential backoff, up to RENEWAL_MAX_ATTEMPTS;
+- PAID orders that no worker claimed (a crash between PAID and FULFILLING);
+- PENDING orders whose checkout expired or whose webhook never came: re-sync with the gateway;
+- PROVIDER_FAILED orders left there by a crash: refund or hand to staff;
+- REFUND_PENDING orders: re-send the refund (same idempotency key) or poll its status.
+
+Every change goes through `order_state.transition`, so several reconcilers (and the web workers)
+can run at once without doing anything twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from providers.errors import ProviderError
+from pulse.exceptions import ApplicationError
+from pulse.models import OrderStatus, RenewalOrder
+from pulse.payments import GatewayError, get_gateway
+from pulse.services import order_state
+from pulse.services.fulfilment import complete, fulfil, place_top_up, renewal_payment_sync, top_up_request
+from pulse.services.providers import provider_client
+from pulse.services.refunds import after_provider_failure, apply_refund, issue_refund
+
+logger = logging.getLogger(__name__)
+S = OrderStatus
+
+BATCH = 100
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_CAP_SECONDS = 3600
+PENDING_QUIET = timedelta(minutes=5)  # give the customer and the webhook time before polling
+STUCK_AFTER = timedelta(minutes=1)  # PAID / PROVIDER_FAILED rows older than this were abandoned
+REFUND_POLL_EVERY = timedelta(minutes=10)
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 60 s, 120 s … capped at an hour."""
+    return timedelta(seconds=min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_CAP_SECONDS))
+
+
+@dataclass
+class PassSummary:
+    counts: Counter = field(default_factory=Counter)
+    seconds: float = 0.0
+
+    def add(self, key: str) -> None:
+        self.counts[key] += 1
+
+    def line(self) -> str:
+        order = [
+            "leases_reclaimed",
+            "completed",
+            "retried",
+            "manual_review",
+            "paid_resumed",
+            "pending_synced",
+            "expired",
+            "refunds_sent",
+            "refunded",
+            "errors",
+        ]
+        parts = [f"{key.replace('_', ' ')} {self.counts.get(key, 0)}" for key in order]
+        return f"process_renewals: {', '.join(parts)} in {self.seconds:.2f}s"
+
+
+def reconcile_once(*, now: datetime | None = None) -> PassSummary:
+    started = time.monotonic()
+    now = now or timezone.now()
+    summary = PassSummary()
+    for step in (
+        _expired_leases,
+        _abandoned_paid,
+        _abandoned_provider_failures,
+        _pending_checkouts,
+        _refunds,
+    ):
+        try:
+            step(now, summary)
+        except Exception:  # one broken step must not stop the others; the next pass tries again
+            summary.add("errors")
+            logger.exception("reconciler step %s failed", step.__name__)
+    summary.seconds = time.monotonic() - started
+    return summary
+
+
+# --- FULFILLING with an expired lease ------------------------------------------------------------
+
+
+def _expired_leases(now: datetime, summary: PassSummary) -> None:
+    ids = RenewalOrder.objects.filter(status=S.FULFILLING, lease_until__lt=now).values_list("pk", flat=True)
+    for pk in list(ids[:BATCH]):
+        _guarded(summary, _reclaim, pk, now, summary)
+
+
+def _reclaim(pk: int, now: datetime, summary: PassSummary) -> None:
+    order = RenewalOrder.objects.get(pk=pk)
+    hold = now + timedelta(seconds=settings.FULFILMENT_LEASE_SECONDS)
+    if not order_state.transition(
+        order, S.FULFILLING, S.FULFILLING, by="reconciler", action="lease taken over", lease_until=hold,
+        expect={"lease_until__lt": now},
+    ):  # fmt: skip
+        return  # another reconciler took it
+    summary.add("leases_reclaimed")
+    order.refresh_from_db()
+    verdict = _ask_provider(order)
+    if verdict == "done":
+        summary.add("completed")
+    elif verdict == "unknown":
+        _postpone(order, now)
+    elif verdict == "unsupported":
+        _to_manual_review(order, "the provider API cannot confirm whether the top-up happened")
+        summary.add("manual_review")
+    else:
+        _retry_or_give_up(order, now, summary)
+
+
+def _ask_provider(order: RenewalOrder) -> str:
+    """'done' (completed now), 'absent', 'unknown' (ask later) or 'unsupported'."""
+    client = provider_client(order.provider)
+    if client is None:
+        return "unsupported"
+    since = (order.paid_at or order.created_at) - timedelta(minutes=5)
+    try:
+        found = client.find_top_up(top_up_request(order), since=since)
+    except NotImplementedError:
+        return "unsupported"
+    except ProviderError as exc:
+        RenewalOrder.objects.filter(pk=order.pk).update(
+            last_error=f"reconcile: {exc.code}: {exc.message}"[:1000]
+        )
+        return "unknown"
+    if found is None:
+        return "absent"
+    complete(order, by="reconciler", reference=found.reference, note="the provider shows the top-up")
+    return "done"
+
+
+def _retry_or_give_up(order: RenewalOrder, now: datetime, summary: PassSummary) -> None:
+    if order.attempts >= settings.RENEWAL_MAX_ATTEMPTS:
+        # The provider confirms nothing was applied: refunding cannot double-serve the customer.
+        note = f"no top-up after {order.attempts} attempts"
+        if order_state.transition(
+            order, S.FULFILLING, S.PROVIDER_FAILED, by="reconciler", note=note, lease_until=None
+        ):
+            after_provider_failure(order.pk, by="reconciler")
+            summary.add("manual_review" if not settings.RENEWAL_AUTO_REFUND else "refunds_sent")
+        return
+    due = (order.next_attempt_at or now) <= now
+    if not due:
+        _postpone(order, now, until=order.next_attempt_at)
+        return
+    lease = now + timedelta(seconds=settings.FULFILMENT_LEASE_SECONDS)
+    if order_state.transition(
+        order, S.FULFILLING, S.FULFILLING, by="reconciler", action="retry top-up", lease_until=lease,
+        increment_attempts=True, next_attempt_at=now + backoff(order.attempts + 1),
+    ):  # fmt: skip
+        summary.add("retried")
+        place_top_up(order.pk, by="reconciler")
+
+
+def _postpone(order: RenewalOrder, now: datetime, until: datetime | None = None) -> None:
+    """Let the lease run out again later, so the next look happens after a backoff."""
+    RenewalOrder.objects.filter(pk=order.pk, status=S.FULFILLING).update(
+        lease_until=until or now + backoff(order.attempts)
+    )
+
+
+def _to_manual_review(order: RenewalOrder, note: str) -> None:
+    order_state.transition(order, S.FULFILLING, S.MANUAL_REVIEW, by="reconciler", note=note, lease_until=None)
+
+
+# --- orders abandoned between two steps ----------------------------------------------------------
+
+
+def _abandoned_paid(now: datetime, summary: PassSummary) -> None:
+    stuck = RenewalOrder.objects.filter(status=S.PAID, updated_at__lt=now - STUCK_AFTER)
+    for order in list(stuck[:BATCH]):
+        if _guarded(summary, fulfil, order, by="reconciler"):
+            summary.add("paid_resumed")
+
+
+def _abandoned_provider_failures(now: datetime, summary: PassSummary) -> None:
+    stuck = RenewalOrder.objects.filter(status=S.PROVIDER_FAILED, updated_at__lt=now - STUCK_AFTER)
+    for pk in list(stuck.values_list("pk", flat=True)[:BATCH]):
+        _guarded(summary, after_provider_failure, pk, by="reconciler")
+
+
+# --- PENDING checkouts -------------------------------------------------------------------------------
+
+
+def _pending_checkouts(now: datetime, summary: PassSummary) -> None:
+    due = RenewalOrder.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+        status=S.PENDING,
+        checkout_session_id__isnull=False,
+        created_at__lt=now - PENDING_QUIET,
+    )
+    for order in list(due[:BATCH]):
+        _guarded(summary, _sync_pending, order, now, summary)
+
+
+def _sync_pending(order: RenewalOrder, now: datetime, summary: PassSummary) -> None:
+    if order.checkout_expires_at and order.checkout_expires_at < now:
+        # Stripe expires sessions itself, but asking makes the state final without waiting for it.
+        get_gateway(order.gateway).expire_checkout(order.checkout_session_id)
+    result = renewal_payment_sync(session_id=order.checkout_session_id, by="reconciler")
+    summary.add("pending_synced")
+    if result.order.status == S.EXPIRED:
+        summary.add("expired")
+    elif result.order.status == S.PENDING:
+        RenewalOrder.objects.filter(pk=order.pk, status=S.PENDING).update(next_attempt_at=now + PENDING_QUIET)
+
+
+# --- refunds -----------------------------------------------------------------------------------------
+
+
+def _refunds(now: datetime, summary: PassSummary) -> None:
+    due = RenewalOrder.objects.filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), status=S.REFUND_PENDING
+    )
+    for order in list(due[:BATCH]):
+        _guarded(summary, _settle_refund, order, now, summary)
+
+
+def _settle_refund(order: RenewalOrder, now: datetime, summary: PassSummary) -> None:
+    RenewalOrder.objects.filter(pk=order.pk).update(next_attempt_at=now + REFUND_POLL_EVERY)
+    if not order.refund_id:
+        issue_refund(order.pk, by="reconciler")  # the same key: never a second refund
+        summary.add("refunds_sent")
+    else:
+        apply_refund(order, get_gateway(order.gateway).retrieve_refund(order.refund_id), by="reconciler")
+    order.refresh_from_db()
+    if order.status == S.REFUNDED:
+        summary.add("refunded")
+
+
+def _guarded(summary: PassSummary, fn, *args, **kwargs):
+    """Run one order's step; an error is logged and counted, and the order is retried next pass."""
+    try:
+        return fn(*args, **kwargs)
+    except (ApplicationError, GatewayError, ProviderError) as exc:
+        summary.add("errors")
+        logger.warning("reconciler: %s failed: %s", getattr(fn, "__name__", "step"), exc)
+    return None
