@@ -15,7 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
-from pulse.services.providers import provider_health
+from pulse.services.providers import breaker_states, provider_health
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ class HealthReport:
     database: str
     cache: str
     apis: dict[str, object]
+    circuit_breakers: dict[str, str]
 
 
 def check_database() -> str:
@@ -65,4 +66,4 @@ def health_report() -> HealthReport:
         status = "degraded"
     else:
         status = "healthy"
-    return HealthReport(status, timezone.now(), database, cache_state, apis)
+    return HealthReport(status, timezone.now(), database, cache_state, apis, breaker_states())

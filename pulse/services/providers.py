@@ -17,6 +17,7 @@ from django.dispatch import receiver
 
 from providers.airhub import AirHubClient
 from providers.base import AIRHUB, ESIMCARD, PROVIDER_NAMES, TRAVELROAM, ProviderClient
+from providers.breaker import OPEN, CircuitBreaker, GuardedClient
 from providers.errors import ProviderError, ProviderNotFound
 from providers.esimcard import ESimCardClient
 from providers.http import build_session
@@ -119,13 +120,30 @@ def enabled_clients() -> dict[str, ProviderClient]:
         if _clients is None:
             credentials = _credentials()
             built = {name: _BUILDERS[name](credentials[name]) for name in PROVIDER_NAMES}
-            _clients = {name: client for name, client in built.items() if client is not None}
+            _clients = {
+                name: GuardedClient(client, breaker(name)) for name, client in built.items() if client
+            }
             logger.info(
                 "providers enabled: %s%s",
                 ", ".join(_clients) or "none",
                 " (sandbox)" if settings.ESIM_SANDBOX else "",
             )
         return dict(_clients)
+
+
+def breaker(name: str) -> CircuitBreaker:
+    """The provider's circuit breaker; its state lives in the shared cache, so this is cheap."""
+    return CircuitBreaker(
+        name,
+        cache,
+        threshold=settings.PROVIDER_BREAKER_THRESHOLD,
+        cooldown=settings.PROVIDER_BREAKER_COOLDOWN,
+    )
+
+
+def breaker_states() -> dict[str, str]:
+    clients = enabled_clients()
+    return {name: breaker(name).state() if name in clients else "not_configured" for name in PROVIDER_NAMES}
 
 
 def provider_client(name: str) -> ProviderClient | None:
@@ -141,6 +159,7 @@ def reset_clients() -> None:
 @receiver(setting_changed)
 def _settings_changed(*, setting: str, **kwargs) -> None:
     if setting.startswith(("AIRHUB_", "ESIMCARD_", "TRAVELROAM_", "ESIM_SANDBOX", "PROVIDER_")):
+        # PROVIDER_BREAKER_* are read per call; rebuilding is harmless and keeps one rule.
         reset_clients()
 
 
@@ -162,6 +181,9 @@ def provider_health() -> dict[str, object]:
         client = clients.get(name)
         if client is None:
             report[name] = "not_configured"
+            continue
+        if breaker(name).state() == OPEN:
+            report[name] = False  # skipped until its cooldown ends; no probe needed to know that
             continue
         state = _cached_health(name)
         if state is None:

@@ -19,6 +19,7 @@ class HealthApi(APIView):
                     "database": serializers.CharField(),
                     "cache": serializers.CharField(),
                     "apis": serializers.DictField(child=serializers.JSONField()),
+                    "circuit_breakers": serializers.DictField(child=serializers.CharField()),
                 },
             ),
             (503, "application/json"): inline_serializer(
@@ -41,5 +42,6 @@ class HealthApi(APIView):
             "apis": report.apis,
             "database": report.database,
             "cache": report.cache,
+            "circuit_breakers": report.circuit_breakers,
         }
         return Response(body, status=503 if report.status == "unhealthy" else 200)

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand
 
 from providers.base import PROVIDER_NAMES
 from providers.errors import ProviderError
-from pulse.services.providers import enabled_clients, record_outcome
+from pulse.services.providers import breaker, enabled_clients, record_outcome
 
 
 class Command(BaseCommand):
@@ -23,6 +23,11 @@ class Command(BaseCommand):
             if client is None:
                 self.stdout.write(f"  {name:<11} not configured (set its credentials to enable it)")
                 continue
+            state = breaker(name).state()
+            if state != "closed":
+                self.stdout.write(
+                    f"  {name:<11} circuit breaker {state} ({breaker(name).failures()} failures)"
+                )
             started = time.monotonic()
             try:
                 client.probe()
