@@ -203,8 +203,20 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_THROTTLE_CLASSES": ["pulse.throttles.ScopedIpThrottle"],
+    # Proxies in front of the app whose X-Forwarded-For entries are trusted for the client IP.
+    "NUM_PROXIES": env_int("TRUSTED_PROXY_COUNT", 0) or None,
     "EXCEPTION_HANDLER": "pulse.exception_handlers.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# Per client IP and endpoint ("N/sec|min|hour|day"); empty switches a limit off. The webhook is exempt.
+THROTTLE_RATES = {
+    "check": env_str("THROTTLE_CHECK", "30/min"),
+    "options": env_str("THROTTLE_OPTIONS", "60/min"),
+    "create": env_str("THROTTLE_CREATE", "10/min"),
+    "confirm": env_str("THROTTLE_CONFIRM", "60/min"),
+    "currency": env_str("THROTTLE_CURRENCY", "120/min"),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -254,6 +266,10 @@ STATUS_GRACE_SECONDS = env_float("STATUS_GRACE_SECONDS", 2.0)
 # How long "provider X does not know ICCID Y" is remembered, so checks skip that provider's search.
 STATUS_NOT_FOUND_CACHE_SECONDS = env_int("STATUS_NOT_FOUND_CACHE_SECONDS", 300)
 ICCID_REQUIRE_LUHN = env_bool("ICCID_REQUIRE_LUHN", True)
+# Circuit breaker per provider (state shared through the cache): open after this many consecutive
+# availability failures, try again after the cooldown.
+PROVIDER_BREAKER_THRESHOLD = env_int("PROVIDER_BREAKER_THRESHOLD", 5)
+PROVIDER_BREAKER_COOLDOWN = env_float("PROVIDER_BREAKER_COOLDOWN", 30.0)
 
 # ---------------------------------------------------------------------------------------------
 # Payments, pricing, currency

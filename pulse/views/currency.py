@@ -200,6 +200,8 @@ _PAIR_PARAMETERS = [
 class CurrencySupportedApi(APIView):
     """The currencies customers can pay in (settings.SUPPORTED_CURRENCIES)."""
 
+    throttle_scope = "currency"
+
     @extend_schema(responses={200: SupportedCurrenciesResponse})
     def get(self, request):
         data = [
@@ -212,6 +214,8 @@ class CurrencySupportedApi(APIView):
 class ExchangeRateApi(APIView):
     """The rate for one pair and where it came from (live, cached, stale with its age, fallback)."""
 
+    throttle_scope = "currency"
+
     @extend_schema(parameters=_PAIR_PARAMETERS, responses={200: ExchangeRateResponse, 400: ErrorSerializer})
     def get(self, request):
         data = RateInputSerializer(data=currency_input(request.query_params))
@@ -222,6 +226,8 @@ class ExchangeRateApi(APIView):
 
 class CurrencyConvertApi(APIView):
     """Convert an amount; GET with a query string, or POST JSON as the published frontend does."""
+
+    throttle_scope = "currency"
 
     @extend_schema(
         parameters=[*_PAIR_PARAMETERS, OpenApiParameter("amount", str, required=True)],

@@ -31,6 +31,8 @@ from pulse.views.renewal_serializers import (
 class RenewalOptionsApi(APIView):
     """Bundles that can renew this eSIM, matched to its plan and country, priced by the server."""
 
+    throttle_scope = "options"
+
     class RenewalOptionsInputSerializer(serializers.Serializer):
         iccid = serializers.CharField(required=False, allow_blank=True, max_length=64)
         currency = serializers.CharField(required=False, max_length=8)
@@ -76,6 +78,8 @@ class RenewalOptionsApi(APIView):
 @method_decorator(transaction.non_atomic_requests, name="dispatch")
 class RenewalCreateApi(APIView):
     """Create a renewal order and its checkout; the server decides bundle and price."""
+
+    throttle_scope = "create"
 
     class RenewalCreateInputSerializer(serializers.Serializer):
         # The published frontend's body, accepted exactly as it sends it. Only iccid, currency,
@@ -156,6 +160,8 @@ def _as_sent(data) -> dict:
 class RenewalConfirmApi(APIView):
     """Verify the payment with the gateway and fulfil exactly once; safe to call any number of times."""
 
+    throttle_scope = "confirm"
+
     class RenewalConfirmInputSerializer(serializers.Serializer):
         session_id = serializers.CharField(max_length=255)
 
@@ -206,6 +212,8 @@ def _unpaid_details(order: RenewalOrder) -> str:
 
 class RenewalOrderDetailApi(APIView):
     """Order status for the frontend to poll (the order id is unguessable)."""
+
+    throttle_scope = "confirm"
 
     @extend_schema(
         responses={

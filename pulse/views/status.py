@@ -10,6 +10,8 @@ from pulse.services.status import esim_status_check
 class EsimStatusCheckApi(APIView):
     """Unified status of one eSIM across every enabled provider."""
 
+    throttle_scope = "check"
+
     class EsimStatusCheckInputSerializer(serializers.Serializer):
         # Validated by the service (one set of ICCID rules, one error code).
         iccid = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=64)
