@@ -15,8 +15,13 @@ _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
 
-def env_str(name: str, default: str = "") -> str:
-    return os.environ.get(name, default).strip()
+def env_str(name: str, default: str = "", *, keep_blank: bool = False) -> str:
+    """A string setting. A blank value (as `.env.example` lists most names) means the default,
+    unless `keep_blank` says blank is meaningful (e.g. LOG_FILE= turns file logging off)."""
+    raw = os.environ.get(name)
+    if raw is None or (not raw.strip() and not keep_blank):
+        return default
+    return raw.strip()
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -68,5 +73,5 @@ def env_decimal(name: str, default: str) -> Decimal:
 
 
 def env_list(name: str, default: str = "") -> list[str]:
-    raw = os.environ.get(name, default)
+    raw = os.environ.get(name, "").strip() or default
     return [item.strip() for item in raw.split(",") if item.strip()]

@@ -212,11 +212,11 @@ REST_FRAMEWORK = {
 
 # Per client IP and endpoint ("N/sec|min|hour|day"); empty switches a limit off. The webhook is exempt.
 THROTTLE_RATES = {
-    "check": env_str("THROTTLE_CHECK", "30/min"),
-    "options": env_str("THROTTLE_OPTIONS", "60/min"),
-    "create": env_str("THROTTLE_CREATE", "10/min"),
-    "confirm": env_str("THROTTLE_CONFIRM", "60/min"),
-    "currency": env_str("THROTTLE_CURRENCY", "120/min"),
+    "check": env_str("THROTTLE_CHECK", "30/min", keep_blank=True),
+    "options": env_str("THROTTLE_OPTIONS", "60/min", keep_blank=True),
+    "create": env_str("THROTTLE_CREATE", "10/min", keep_blank=True),
+    "confirm": env_str("THROTTLE_CONFIRM", "60/min", keep_blank=True),
+    "currency": env_str("THROTTLE_CURRENCY", "120/min", keep_blank=True),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -332,7 +332,7 @@ DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "eSIM Support <noreply@exampl
 # Logging: console + rotating file, optional JSON lines, request id on every line.
 # ---------------------------------------------------------------------------------------------
 LOG_LEVEL = env_str("LOG_LEVEL", "INFO").upper()
-LOG_FILE = env_str("LOG_FILE", "esim_checker.log")
+LOG_FILE = env_str("LOG_FILE", "esim_checker.log", keep_blank=True)
 LOG_JSON = env_bool("LOG_JSON", False)
 
 _log_handlers = ["console"]

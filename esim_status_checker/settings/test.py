@@ -23,7 +23,7 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 for _scope in ("CHECK", "OPTIONS", "CREATE", "CONFIRM", "CURRENCY"):
     os.environ.setdefault(f"THROTTLE_{_scope}", "100000/min")
 
-from esim_status_checker.settings.base import *  # noqa: F403
+from esim_status_checker.settings.base import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast; tests only
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

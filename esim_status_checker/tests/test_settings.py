@@ -115,3 +115,32 @@ def test_a_bad_boolean_names_the_variable(bad):
     result = run_manage("check", env={**PRODUCTION_ENV, "RENEWAL_AUTO_REFUND": bad})
     assert result.returncode != 0
     assert "RENEWAL_AUTO_REFUND must be true or false" in result.stderr
+
+
+def test_a_fresh_env_example_gives_a_working_development_setup(tmp_path):
+    """`make run` copies .env.example to .env: blank values there must mean "use the default"."""
+    env = {"ESIM_READ_DOTENV": "false", "DATABASE_URL": "sqlite:///:memory:"}
+    for line in (ROOT / ".env.example").read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            name, _, value = line.partition("=")
+            env.setdefault(name, value)
+    env["DATABASE_URL"] = "sqlite:///:memory:"
+    env["LOG_FILE"] = ""
+    result = run_manage(
+        "shell",
+        "-v",
+        "0",
+        "-c",
+        "from django.conf import settings as s; print(s.EMAIL_BACKEND, s.ESIM_SANDBOX, s.PAYMENT_GATEWAY, "
+        "s.PROVIDER_CONNECT_TIMEOUT, 'localhost' in s.ALLOWED_HOSTS, s.THROTTLE_RATES['check'])",
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.core.mail.backends.console.EmailBackend",
+        "True",
+        "sandbox",
+        "3.05",
+        "True",
+        "30/min",
+    ]
