@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
 from django.utils import timezone
@@ -35,6 +36,11 @@ _SYNCED_FIELDS = (
     "package_id",
 )
 LAZY_SYNC_LOCK = "catalog:lazy-sync:{provider}"
+# Bundle.cost is DecimalField(max_digits=12, decimal_places=4): compare and store what the column holds,
+# so a provider price with more decimals is not "changed" on every run, and skip what cannot be stored.
+_COST_PLACES = Decimal("0.0001")
+_MAX_COST = Decimal("1E8")
+_MAX_CODE = Bundle._meta.get_field("code").max_length
 
 
 @dataclass(frozen=True)
@@ -70,12 +76,12 @@ def catalog_sync(*, provider: str | None = None, progress: Progress | None = Non
 def _sync_one(name: str, client, progress: Progress | None) -> SyncSummary:
     started = timezone.now()
     try:
-        fetched = client.catalogue()
+        fetched = _unique_by_code(name, client.catalogue())
         if not fetched and Bundle.objects.filter(provider=name, active=True).exists():
             raise ProviderError(name, "the provider returned an empty catalogue")
     except ProviderError as exc:
         return _record_failure(name, started, f"{exc.code}: {exc.message}")
-    summary = _apply(name, _unique_by_code(fetched), started, progress)
+    summary = _apply(name, fetched, started, progress)
     CatalogSync.objects.create(
         provider=name,
         started_at=started,
@@ -104,11 +110,23 @@ def _record_failure(name: str, started, error: str) -> SyncSummary:
     return summary
 
 
-def _unique_by_code(fetched: Iterable[CatalogBundle]) -> dict[str, CatalogBundle]:
+def _unique_by_code(name: str, fetched: Iterable[CatalogBundle]) -> dict[str, CatalogBundle]:
     unique: dict[str, CatalogBundle] = {}
     for bundle in fetched:
-        unique.setdefault(bundle.code, bundle)  # providers sometimes list a bundle on two pages
+        if _storable(name, bundle):
+            unique.setdefault(bundle.code, bundle)  # providers sometimes list a bundle on two pages
     return unique
+
+
+def _storable(name: str, bundle: CatalogBundle) -> bool:
+    """False (logged) for a bundle the table cannot hold: one such row would fail the whole run
+    (a negative cost breaks the check constraint; an over-long code or cost the column sizes)."""
+    if 0 < len(bundle.code) <= _MAX_CODE and Decimal(0) <= bundle.cost < _MAX_COST:
+        return True
+    logger.warning(
+        "%s bundle %r skipped: unusable code or cost %s", name, bundle.code[:_MAX_CODE], bundle.cost
+    )
+    return False
 
 
 def _values(bundle: CatalogBundle) -> dict:
@@ -119,7 +137,7 @@ def _values(bundle: CatalogBundle) -> dict:
         "data_bytes": bundle.data_bytes,
         "unlimited": bundle.unlimited,
         "duration_days": bundle.duration_days,
-        "cost": bundle.cost,
+        "cost": bundle.cost.quantize(_COST_PLACES, rounding=ROUND_HALF_UP),
         "cost_currency": bundle.currency.upper(),
         "package_id": bundle.package_id or "",
     }

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from pulse.models import Bundle
 from pulse.services.currency import convert_unrounded
-from pulse.services.money import require_supported, round_money
+from pulse.services.money import CURRENCIES, require_supported, round_money
 
 HUNDRED = Decimal(100)
 
@@ -48,6 +48,12 @@ def quote_bundle(bundle: Bundle, currency: str) -> Quote:
     amount, base_currency, override = base_price(bundle)
     if amount <= 0:
         raise UnpriceableBundle(f"{bundle} has no positive cost or override")
+    if base_currency not in CURRENCIES:
+        # A catalogue or override currency we have no rates for is staff's problem, not a bad
+        # request: without this the customer would get "unsupported currency" for asking in EUR.
+        raise UnpriceableBundle(
+            f"{bundle} is priced in {base_currency or '(no currency)'}, which has no rates"
+        )
     converted, rate = convert_unrounded(amount, base_currency, currency)
     final = round_money(converted, currency)
     if final <= 0:

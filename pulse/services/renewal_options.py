@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from providers.base import StatusCode
 from providers.iccid import mask_iccid
 from providers.plans import parse_bundle_code, parse_plan_name
 from providers.units import format_gb
-from pulse.exceptions import NotFound
+from pulse.exceptions import Conflict, NotFound
 from pulse.models import Bundle
 from pulse.services.catalog import active_bundles
 from pulse.services.matching import BundleMatch, PlanQuery, match_bundles
@@ -21,6 +22,11 @@ from pulse.services.pricing import Quote, UnpriceableBundle, quote_bundle
 from pulse.services.status import RenewalFacts, StatusResult, esim_status_check
 
 logger = logging.getLogger(__name__)
+
+
+class EsimNotRenewable(Conflict):
+    code = "esim_not_renewable"
+    default_message = "This eSIM cannot be renewed."
 
 
 class NoRenewalOptions(NotFound):
@@ -69,6 +75,8 @@ def plan_query(facts: RenewalFacts) -> PlanQuery:
 def renewal_options(*, iccid: str, currency: str) -> RenewalOptions:
     currency = require_supported(currency)
     status = esim_status_check(iccid=iccid)
+    if status.renewal.status_code == StatusCode.REVOKED:
+        raise EsimNotRenewable(details="The provider has revoked this eSIM; it cannot take a new bundle.")
     plan = plan_query(status.renewal)
     matches = match_bundles(plan=plan, bundles=active_bundles(plan.provider))
     options = [option for option in (_priced(match, currency) for match in matches) if option is not None]

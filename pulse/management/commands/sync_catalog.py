@@ -1,7 +1,5 @@
 """`python manage.py sync_catalog [--provider X]`: pull every provider's bundle catalogue into the database."""
 
-import sys
-
 from django.core.management.base import BaseCommand, CommandError
 
 from providers.base import PROVIDER_NAMES
@@ -19,7 +17,8 @@ class Command(BaseCommand):
         parser.add_argument("--provider", choices=PROVIDER_NAMES, help="only this provider")
 
     def handle(self, *args, provider=None, **options):
-        interactive = sys.stdout.isatty()
+        # The stream written to, not the process's stdout: call_command(stdout=...) gets no bar.
+        interactive = self.stdout.isatty()
         summaries = catalog_sync(provider=provider, progress=self._progress if interactive else None)
         if not summaries:
             raise CommandError("No provider is enabled: set provider credentials or ESIM_SANDBOX=true.")
