@@ -31,6 +31,7 @@ from pulse.exceptions import ApplicationError
 from pulse.models import OrderStatus, RenewalOrder
 from pulse.payments import GatewayError, get_gateway
 from pulse.services import order_state
+from pulse.services.emails import send_due_emails
 from pulse.services.fulfilment import complete, fulfil, place_top_up, renewal_payment_sync, top_up_request
 from pulse.services.providers import provider_client
 from pulse.services.refunds import after_provider_failure, apply_refund, issue_refund
@@ -70,6 +71,7 @@ class PassSummary:
             "expired",
             "refunds_sent",
             "refunded",
+            "emails_sent",
             "errors",
         ]
         parts = [f"{key.replace('_', ' ')} {self.counts.get(key, 0)}" for key in order]
@@ -80,13 +82,15 @@ def reconcile_once(*, now: datetime | None = None) -> PassSummary:
     started = time.monotonic()
     now = now or timezone.now()
     summary = PassSummary()
-    for step in (
+    steps = (
         _expired_leases,
         _abandoned_paid,
         _abandoned_provider_failures,
         _pending_checkouts,
         _refunds,
-    ):
+        _emails,
+    )
+    for step in steps:
         try:
             step(now, summary)
         except Exception:  # one broken step must not stop the others; the next pass tries again
@@ -120,6 +124,8 @@ def _reclaim(pk: int, now: datetime, summary: PassSummary) -> None:
         summary.add("completed")
     elif verdict == "unknown":
         _postpone(order, now)
+    elif verdict == "ambiguous":
+        summary.add("manual_review")
     elif verdict == "unsupported":
         _to_manual_review(order, "the provider API cannot confirm whether the top-up happened")
         summary.add("manual_review")
@@ -128,7 +134,7 @@ def _reclaim(pk: int, now: datetime, summary: PassSummary) -> None:
 
 
 def _ask_provider(order: RenewalOrder) -> str:
-    """'done' (completed now), 'absent', 'unknown' (ask later) or 'unsupported'."""
+    """'done' (completed now), 'absent', 'unknown' (ask later), 'ambiguous' or 'unsupported'."""
     client = provider_client(order.provider)
     if client is None:
         return "unsupported"
@@ -144,6 +150,12 @@ def _ask_provider(order: RenewalOrder) -> str:
         return "unknown"
     if found is None:
         return "absent"
+    owner = RenewalOrder.objects.filter(provider_reference=found.reference).exclude(pk=order.pk).first()
+    if owner is not None:
+        # The provider shows a top-up of this bundle, but it is another order's: whether ours also
+        # happened cannot be told apart, and guessing either way risks a double top-up or a lost one.
+        _to_manual_review(order, f"provider shows top-up {found.reference} of order {owner.order_id} only")
+        return "ambiguous"
     complete(order, by="reconciler", reference=found.reference, note="the provider shows the top-up")
     return "done"
 
@@ -245,6 +257,16 @@ def _settle_refund(order: RenewalOrder, now: datetime, summary: PassSummary) -> 
     order.refresh_from_db()
     if order.status == S.REFUNDED:
         summary.add("refunded")
+
+
+# --- customer e-mails ------------------------------------------------------------------------------
+
+
+def _emails(now: datetime, summary: PassSummary) -> None:
+    """E-mails the after-commit listener could not send (mail server down, process killed)."""
+    sent = send_due_emails()
+    if sent:
+        summary.counts["emails_sent"] += sent
 
 
 def _guarded(summary: PassSummary, fn, *args, **kwargs):

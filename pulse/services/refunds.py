@@ -32,7 +32,15 @@ _TXN_STATUS = {
 
 
 def refund_key(order: RenewalOrder) -> str:
-    return f"refund:{order.order_id}"
+    """`refund:<order id>` — stable, so any retry by any worker can never refund twice.
+
+    After a refund that definitely failed, a new attempt needs a new key (the gateway would
+    replay the failed one): `refund:<order id>:2`, `:3`, …
+    """
+    failed = PaymentTransaction.objects.filter(
+        order=order, kind=PaymentTransaction.Kind.REFUND, status=PaymentTransaction.Status.FAILED
+    ).count()
+    return f"refund:{order.order_id}" if not failed else f"refund:{order.order_id}:{failed + 1}"
 
 
 def after_provider_failure(order_pk: int, *, by: str) -> None:

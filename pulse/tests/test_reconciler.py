@@ -220,3 +220,32 @@ def test_one_process_renewals_pass_settles_an_order_left_fulfilling(world):
 def test_backoff_is_exponential_and_capped():
     assert [backoff(n).total_seconds() for n in (1, 2, 3, 4)] == [30, 60, 120, 240]
     assert backoff(30).total_seconds() == 3600
+
+
+@pytest.mark.django_db
+def test_a_top_up_that_belongs_to_another_order_is_not_taken_for_ours(world):
+    first = new_order()
+    pay_at_gateway(first, deliver=True)
+    first.refresh_from_db()
+    assert first.status == S.COMPLETED
+    second = fulfilling_with_lost_answer(world, "connection_refused")
+    # The provider can only show "a top-up of this bundle on this eSIM since the payment": the only
+    # one it has is the first order's, placed moments before.
+    reconcile_once(now=timezone.now() + LATER)
+    second.refresh_from_db()
+    assert second.status == S.MANUAL_REVIEW
+    assert first.order_id in second.audit.last().note
+    assert len(topups()) == 1
+
+
+@pytest.mark.django_db
+def test_e_mails_the_listener_could_not_send_go_out_on_the_next_pass(world, mailoutbox):
+    order = new_order()
+    RenewalOrder.objects.filter(pk=order.pk).update(customer_email="traveller@example.com")
+    # In a non-transactional test on_commit never fires: exactly the "after-commit send was lost" case.
+    pay_at_gateway(order, deliver=True)
+    order.refresh_from_db()
+    assert order.status == S.COMPLETED
+    summary = reconcile_once()
+    assert summary.counts["emails_sent"] == 1
+    assert [m.to for m in mailoutbox] == [["traveller@example.com"]]
