@@ -105,22 +105,24 @@ def _mark_paid(order: RenewalOrder, checkout: CheckoutState, by: str) -> None:
     if mismatch:
         # Money was taken but not for what we sold: never fulfil automatically.
         logger.error("order %s paid checkout does not match: %s", order.order_id, mismatch)
-        moved = order_state.transition(
-            order, UNPAID_STATES, S.PAID, by=by, action="paid (mismatch)", note=mismatch, **fields
-        )
-        if moved:
-            _record_charge(order, checkout)
-            order_state.transition(
-                order, S.PAID, S.FULFILLING, by=by, action="hold", note="checkout mismatch"
+        # One transaction: no concurrent sync may see the intermediate PAID and claim the top-up.
+        with transaction.atomic():
+            moved = order_state.transition(
+                order, UNPAID_STATES, S.PAID, by=by, action="paid (mismatch)", note=mismatch, **fields
             )
-            order_state.transition(
-                order,
-                S.FULFILLING,
-                S.MANUAL_REVIEW,
-                by=by,
-                action="manual review",
-                note=f"checkout mismatch: {mismatch}",
-            )
+            if moved:
+                _record_charge(order, checkout)
+                order_state.transition(
+                    order, S.PAID, S.FULFILLING, by=by, action="hold", note="checkout mismatch"
+                )
+                order_state.transition(
+                    order,
+                    S.FULFILLING,
+                    S.MANUAL_REVIEW,
+                    by=by,
+                    action="manual review",
+                    note=f"checkout mismatch: {mismatch}",
+                )
         return
     if order_state.transition(order, UNPAID_STATES, S.PAID, by=by, action="paid", **fields):
         _record_charge(order, checkout)

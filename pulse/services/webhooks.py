@@ -39,10 +39,12 @@ def payment_webhook_receive(*, body: bytes, signature: str | None) -> str:
     """Handle one delivery; returns the event's result. Raises InvalidSignature before storing anything."""
     event = get_gateway().parse_webhook(body, signature)
     stored, first_delivery = _store(event)
-    if not first_delivery and stored.result in (Result.PROCESSED, Result.IGNORED):
+    if not first_delivery:
+        # Count every delivery, including the retry of an event whose processing failed.
         PaymentEvent.objects.filter(pk=stored.pk).update(deliveries=F("deliveries") + 1)
-        logger.info("webhook %s %s already handled", event.type, event.event_id)
-        return "duplicate"
+        if stored.result in (Result.PROCESSED, Result.IGNORED):
+            logger.info("webhook %s %s already handled", event.type, event.event_id)
+            return "duplicate"
     try:
         result, order = _dispatch(event)
     except Exception as exc:

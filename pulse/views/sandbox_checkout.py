@@ -15,7 +15,7 @@ from django.views import View
 
 from providers.iccid import mask_iccid
 from pulse.models import RenewalOrder, SandboxCheckout
-from pulse.payments import get_gateway
+from pulse.payments import GatewayRejected, get_gateway
 from pulse.services.money import format_money
 from pulse.services.webhooks import payment_webhook_receive
 
@@ -51,11 +51,18 @@ class SandboxCheckoutView(View):
             raise Http404("Unknown checkout session or action.")
         # Reading through the gateway applies an expiry that passed since the page was shown.
         if gateway.retrieve_checkout(session_id).status == "open":
-            _state, body, signature = gateway.sandbox_complete(session_id, outcome)
-            result = payment_webhook_receive(body=body, signature=signature)
-            logger.info("sandbox checkout %s: %s (webhook %s)", session_id, outcome, result)
-        target = checkout.cancel_url if outcome == "expired" else checkout.success_url
-        return HttpResponseRedirect(target.replace("{CHECKOUT_SESSION_ID}", session_id))
+            try:
+                _state, body, signature = gateway.sandbox_complete(session_id, outcome)
+            except GatewayRejected:
+                # A double click: the other click closed the session after we read it. Not an
+                # error for this browser: send it where the session's actual state says.
+                logger.info("sandbox checkout %s: %s lost to a concurrent click", session_id, outcome)
+            else:
+                result = payment_webhook_receive(body=body, signature=signature)
+                logger.info("sandbox checkout %s: %s (webhook %s)", session_id, outcome, result)
+        # Where Stripe would send the browser for the session's ACTUAL state: a Pay clicked on a page
+        # whose session expired meanwhile goes to the cancel page, not to the success page.
+        return HttpResponseRedirect(gateway.sandbox_return_url(session_id))
 
 
 def _context(checkout: SandboxCheckout, order: RenewalOrder | None) -> dict:

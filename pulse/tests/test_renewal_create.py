@@ -1,0 +1,280 @@
+"""POST /api/esim/renewal/create/: the published frontend's body, server-side price, errors, reuse,
+and the Stripe Checkout Session request (against the in-repo fake Stripe server)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from pulse.models import OrderStatus, RenewalOrder, SandboxCheckout
+from pulse.payments.sandbox_gateway import SandboxGateway
+from pulse.services.order_state import transition
+from pulse.tests.renewal_helpers import (  # noqa: F401 - the *_fixture names register fixtures
+    CANCEL_URL,
+    FRONTEND_BODY,
+    SEED_BUNDLE,
+    SEED_BUNDLE_NAME,
+    SEED_ICCID,
+    SERVER_PRICE,
+    SERVER_PRICE_MINOR,
+    SUCCESS_URL,
+    UNKNOWN_ICCID,
+    api_fixture,
+    charges,
+    create,
+    fake_stripe_server_fixture,
+    order_of,
+    renewal_env_fixture,
+    stripe_gateway_fixture,
+    top_ups,
+)
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("renewal_env")]
+
+S = OrderStatus
+
+
+def test_the_frontend_body_is_charged_at_the_server_price(api):
+    response = create(api)
+
+    assert response.status_code == 201
+    body = response.json()
+    order = order_of(body["order"]["order_id"])
+    session = SandboxCheckout.objects.get()
+    assert body == {
+        "order": {
+            "order_id": order.order_id,
+            "status": "PENDING",
+            "iccid": SEED_ICCID,
+            "provider": "TRAVELROAM",
+            "bundle": SEED_BUNDLE,
+            "plan_name": SEED_BUNDLE_NAME,
+            "amount": "1.60",
+            "currency": "USD",
+            "created_at": order.created_at.isoformat().replace("+00:00", "Z"),
+            "paid_at": None,
+            "completed_at": None,
+            "refunded_at": None,
+        },
+        "payment": {
+            "checkout_url": f"http://testserver/api/esim/sandbox/checkout/{session.session_id}/",
+            "session_id": session.session_id,
+            "amount": "1.60",
+            "currency": "USD",
+            "expires_at": order.checkout_expires_at.isoformat().replace("+00:00", "Z"),
+        },
+        "reused": False,
+    }
+    assert order.order_id.startswith("REN-")
+    assert len(order.order_id) >= 4 + 16
+    # The row: server-derived plan and price, the client's body kept as sent, a checkout attached.
+    assert (order.status, order.provider, order.esim_reference) == (S.PENDING, "travelroam", SEED_ICCID)
+    assert (order.bundle_code, order.bundle_name, order.duration_days) == (SEED_BUNDLE, SEED_BUNDLE_NAME, 7)
+    assert (order.amount, order.currency) == (SERVER_PRICE, "USD")
+    assert (order.provider_cost, order.provider_cost_currency) == (Decimal("1.23"), "USD")
+    assert order.client_request == FRONTEND_BODY
+    assert (order.gateway, order.checkout_session_id) == ("sandbox", session.session_id)
+    assert (session.amount_minor, session.currency, session.client_reference_id) == (
+        SERVER_PRICE_MINOR,
+        "USD",
+        order.order_id,
+    )
+    assert (session.success_url, session.cancel_url) == (SUCCESS_URL, CANCEL_URL)
+    assert charges(order) == [("CHARGE", "PENDING", SERVER_PRICE, session.session_id)]
+    assert top_ups() == []
+
+
+def test_the_order_row_exists_before_the_checkout_session_is_opened(api, monkeypatch):
+    seen = []
+    original = SandboxGateway.create_checkout
+
+    def create_checkout(self, request):
+        # What a webhook arriving at this very moment would find.
+        seen.append(list(RenewalOrder.objects.filter(order_id=request.order_id).values_list("status")))
+        return original(self, request)
+
+    monkeypatch.setattr(SandboxGateway, "create_checkout", create_checkout)
+
+    response = create(api)
+
+    assert response.status_code == 201
+    assert seen == [[(S.PENDING,)]]
+
+
+def test_a_matching_expected_price_is_accepted(api):
+    response = create(api, expected_price="1.60")
+
+    assert response.status_code == 201
+    assert response.json()["payment"]["amount"] == "1.60"
+
+
+def test_an_expected_price_that_differs_is_a_409_and_creates_nothing(api):
+    response = create(api, expected_price="1.50")
+
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": "The price is now $1.60.",
+        "code": "price_changed",
+        "details": "You expected 1.50 USD; the server price is 1.60.",
+    }
+    assert not RenewalOrder.objects.exists()
+    assert not SandboxCheckout.objects.exists()
+
+
+def test_an_explicit_bundle_from_the_options_is_charged_at_its_own_price(api):
+    options = api.get("/api/esim/renewal/options/", {"iccid": SEED_ICCID, "currency": "USD"}).json()
+    other = next(option for option in options["options"] if option["bundle"] != SEED_BUNDLE)
+
+    response = create(api, bundle=other["bundle"])
+
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["order"]["bundle"], body["order"]["amount"]) == (other["bundle"], other["price"])
+    assert body["payment"]["amount"] == other["price"]
+
+
+def test_a_bundle_that_is_not_an_option_is_a_400(api):
+    response = create(api, bundle="esim_50GB_30D_US_V2")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["error"] == "That bundle cannot renew this eSIM."
+    assert body["code"] == "invalid_bundle"
+    assert body["details"].startswith(
+        f"Bundle esim_50GB_30D_US_V2 is not a renewal option here; options: {SEED_BUNDLE}, "
+    )
+    assert set(body) == {"error", "code", "details"}
+    assert not RenewalOrder.objects.exists()
+
+
+def test_an_esim_no_provider_knows_is_a_404(api):
+    response = create(api, iccid=UNKNOWN_ICCID, order_sim_id=UNKNOWN_ICCID)
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "eSIM not found.",
+        "code": "esim_not_found",
+        "details": (
+            f"No provider knows ICCID {UNKNOWN_ICCID}. Check the number on the eSIM's packaging or e-mail."
+        ),
+    }
+    assert not RenewalOrder.objects.exists()
+
+
+def test_an_unsupported_currency_is_a_400(api):
+    response = create(api, currency="GBP")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "Unsupported currency GBP; supported currencies: USD, EUR.",
+        "code": "unsupported_currency",
+        "details": "Use one of: USD, EUR.",
+    }
+    assert not RenewalOrder.objects.exists()
+
+
+def test_a_repeated_create_while_the_checkout_is_open_returns_the_same_checkout(api):
+    first = create(api).json()
+
+    again = create(api)
+
+    assert again.status_code == 201
+    assert again.json() == {**first, "reused": True}
+    assert RenewalOrder.objects.count() == 1
+    assert SandboxCheckout.objects.count() == 1
+
+
+def test_a_closed_checkout_is_not_reused(api):
+    first = create(api).json()
+    transition(order_of(first["order"]["order_id"]), S.PENDING, S.EXPIRED, by="test")
+
+    again = create(api).json()
+
+    assert again["reused"] is False
+    assert again["order"]["order_id"] != first["order"]["order_id"]
+    assert again["payment"]["session_id"] != first["payment"]["session_id"]
+
+
+# --- Stripe Checkout --------------------------------------------------------------------------------
+
+
+def session_requests(server) -> list[dict]:
+    return [
+        r for r in server.state.requests if r["method"] == "POST" and r["path"] == "/v1/checkout/sessions"
+    ]
+
+
+def test_the_stripe_session_request_carries_the_order(api, stripe_gateway):
+    response = create(api, customer_email="buyer@example.com")
+
+    assert response.status_code == 201
+    body = response.json()
+    order = order_of(body["order"]["order_id"])
+    [request] = session_requests(stripe_gateway)
+    metadata = {"order_id": order.order_id, "iccid_last4": "5583", "bundle": SEED_BUNDLE}
+    assert request["idempotency_key"] == f"checkout:{order.order_id}:1"
+    assert request["params"] == {
+        "mode": "payment",
+        "payment_method_types": ["card"],
+        "line_items": [
+            {
+                "price_data": {
+                    "currency": "usd",
+                    "unit_amount": str(SERVER_PRICE_MINOR),
+                    "product_data": {"name": "eSIM bundle renewal", "description": SEED_BUNDLE_NAME},
+                },
+                "quantity": "1",
+            }
+        ],
+        "client_reference_id": order.order_id,
+        "metadata": metadata,
+        "payment_intent_data": {"metadata": metadata},
+        "expires_at": str(int(order.checkout_expires_at.timestamp())),
+        "success_url": SUCCESS_URL,
+        "cancel_url": CANCEL_URL,
+        "customer_email": "buyer@example.com",
+    }
+    session = stripe_gateway.state.sessions[order.checkout_session_id]
+    assert body["payment"] == {
+        "checkout_url": session["url"],
+        "session_id": session["id"],
+        "amount": "1.60",
+        "currency": "USD",
+        "expires_at": order.checkout_expires_at.isoformat().replace("+00:00", "Z"),
+    }
+    assert (session["amount_total"], session["currency"]) == (SERVER_PRICE_MINOR, "usd")
+    assert (order.status, order.gateway, order.customer_email) == (S.PENDING, "stripe", "buyer@example.com")
+    assert charges(order) == [("CHARGE", "PENDING", SERVER_PRICE, session["id"])]
+
+
+def test_without_an_email_the_stripe_session_asks_stripe_for_none(api, stripe_gateway):
+    create(api)
+
+    [request] = session_requests(stripe_gateway)
+    assert "customer_email" not in request["params"]
+
+
+def test_an_unavailable_gateway_is_a_503_and_leaves_no_pending_order(api, stripe_gateway):
+    stripe_gateway.fail_next("/v1/checkout/sessions", status=500)
+
+    response = create(api)
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "30"
+    assert response.json() == {
+        "error": "The payment service is unavailable right now.",
+        "code": "payment_gateway_unavailable",
+        "details": "The payment service did not answer; nothing was charged.",
+    }
+    order = RenewalOrder.objects.get()
+    assert (order.status, order.checkout_session_id) == (S.CANCELLED, None)
+    assert stripe_gateway.state.sessions == {}
+    # The customer simply tries again: a fresh order and checkout, never the cancelled one.
+    retry = create(api)
+    assert retry.status_code == 201
+    assert retry.json()["order"]["order_id"] != order.order_id
+    assert list(RenewalOrder.objects.order_by("pk").values_list("status", flat=True)) == [
+        S.CANCELLED,
+        S.PENDING,
+    ]

@@ -1,0 +1,171 @@
+"""Concurrency: confirm calls and webhook deliveries racing in threads fulfil (or refund) exactly once.
+
+Real threads with their own database connections, released together by a barrier. They need a
+database every connection shares: PostgreSQL or a file-backed SQLite (run with DATABASE_URL); the
+default in-memory SQLite skips them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from pulse.models import OrderAuditEntry, OrderStatus, PaymentEvent, RenewalOrder, SandboxCheckout
+from pulse.services import fulfilment
+from pulse.services.catalog import catalog_sync
+from pulse.tests.renewal_helpers import (  # noqa: F401 - the *_fixture names register fixtures
+    SERVER_PRICE,
+    TOP_UP_PATH,
+    charges,
+    confirm,
+    create,
+    create_order,
+    order_of,
+    post_webhook,
+    refund_rows,
+    renewal_env_fixture,
+    sandbox_pay,
+    sandbox_refunds,
+    sign,
+    skip_unless_shared_database,
+    top_ups,
+    world_fixture,
+)
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("renewal_env")]
+
+S = OrderStatus
+
+
+@pytest.fixture(autouse=True)
+def _shared_database(transactional_db):
+    skip_unless_shared_database()  # judged on the test database, hence after it is set up
+
+
+def run_together(calls: list[Callable[[APIClient], object]]) -> list[object]:
+    """Run each call in its own thread (own client, own DB connection), all released at once."""
+    barrier = threading.Barrier(len(calls))
+    results: list[object] = [None] * len(calls)
+
+    def worker(index: int, call: Callable[[APIClient], object]) -> None:
+        try:
+            client = APIClient()
+            barrier.wait(timeout=30)
+            results[index] = call(client)
+        except Exception as exc:  # reported by the assertions below, not lost in the thread
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    return results
+
+
+def answer(response) -> tuple[int, object]:
+    return response.status_code, response.json()
+
+
+@pytest.mark.parametrize("threads", [4, 8])
+def test_confirms_and_webhooks_racing_place_one_top_up(threads):
+    order_id, session_id = create_order(APIClient())
+    body = sandbox_pay(session_id)
+    signature = sign(body)
+    calls = [
+        (lambda c: ("confirm", answer(confirm(c, session_id))))
+        if i % 2 == 0
+        else (lambda c: ("webhook", answer(post_webhook(c, body, signature))))
+        for i in range(threads)
+    ]
+
+    results = run_together(calls)
+
+    assert not [r for r in results if isinstance(r, Exception)], results
+    for kind, (status, payload) in results:
+        assert status == 200, payload
+        if kind == "webhook":
+            assert payload["result"] in ("processed", "duplicate")
+        else:
+            assert payload["order"]["order_id"] == order_id
+    order = order_of(order_id)
+    assert order.status == S.COMPLETED
+    assert len(top_ups()) == 1
+    assert charges(order) == [("CHARGE", "PAID", SERVER_PRICE, session_id)]
+    assert order.attempts == 1
+    assert OrderAuditEntry.objects.filter(order=order, to_status=S.PAID).count() == 1
+    assert OrderAuditEntry.objects.filter(order=order, to_status=S.FULFILLING).count() == 1
+    event = PaymentEvent.objects.get()
+    assert (event.result, event.deliveries) == ("processed", threads // 2)
+
+
+def test_racing_confirms_after_a_refused_top_up_refund_once(world):
+    order_id, session_id = create_order(APIClient())
+    sandbox_pay(session_id)
+    world.set_fault("travelroam", "rejected", path_contains=TOP_UP_PATH)
+
+    results = run_together([lambda c: answer(confirm(c, session_id)) for _ in range(6)])
+
+    assert all(status == 200 for status, _payload in results), results
+    order = order_of(order_id)
+    assert order.status == S.REFUNDED
+    assert sandbox_refunds() == [(f"refund:{order_id}", order.payment_intent_id, 160, "succeeded")]
+    assert refund_rows(order) == [("REFUND", "REFUNDED", SERVER_PRICE, order.refund_id)]
+    assert top_ups() == []
+
+
+def test_a_sync_landing_mid_way_through_a_mismatched_payment_never_fulfils_it(monkeypatch):
+    order_id, session_id = create_order(APIClient())
+    # The gateway took 1.00 for an order of 1.60: the order must go to staff, never to the provider.
+    SandboxCheckout.objects.filter(session_id=session_id).update(amount_minor=100)
+    sandbox_pay(session_id)
+    original = fulfilment._record_charge
+    other: list[threading.Thread] = []
+    outcome: list[object] = []
+
+    def sync_in_another_worker() -> None:
+        try:
+            outcome.append(fulfilment.renewal_payment_sync(session_id=session_id, by="webhook").order.status)
+        except Exception as exc:
+            outcome.append(exc)
+        finally:
+            connection.close()
+
+    def record_charge_then_let_a_webhook_in(order, checkout):
+        # Right after this worker marked the order PAID, a webhook for the same session is handled.
+        original(order, checkout)
+        if not other:
+            other.append(threading.Thread(target=sync_in_another_worker))
+            other[0].start()
+            other[0].join(timeout=0.5)  # it runs to the end, unless it must wait for this worker
+
+    monkeypatch.setattr(fulfilment, "_record_charge", record_charge_then_let_a_webhook_in)
+
+    fulfilment.renewal_payment_sync(session_id=session_id, by="confirm")
+    other[0].join(timeout=30)
+
+    assert outcome == [S.MANUAL_REVIEW]
+    assert order_of(order_id).status == S.MANUAL_REVIEW
+    assert top_ups() == []
+
+
+def test_a_double_clicked_create_opens_one_checkout():
+    # The catalogue is synced as in any running deployment (a first-ever lazy sync is another story).
+    catalog_sync(provider="travelroam")
+
+    results = run_together([lambda c: answer(create(c)) for _ in range(4)])
+
+    assert all(status == 201 for status, _payload in results), results
+    sessions = {payload["payment"]["session_id"] for _status, payload in results}
+    orders = {payload["order"]["order_id"] for _status, payload in results}
+    assert len(sessions) == len(orders) == 1
+    assert sorted(payload["reused"] for _status, payload in results) == [False, True, True, True]
+    assert RenewalOrder.objects.count() == 1
+    assert SandboxCheckout.objects.count() == 1
