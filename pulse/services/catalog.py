@@ -8,6 +8,7 @@ fails — or answers with an empty catalogue while we hold bundles — the last 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
@@ -36,6 +37,7 @@ _SYNCED_FIELDS = (
     "package_id",
 )
 LAZY_SYNC_LOCK = "catalog:lazy-sync:{provider}"
+LAZY_SYNC_WAIT_SECONDS = 30
 # Bundle.cost is DecimalField(max_digits=12, decimal_places=4): compare and store what the column holds,
 # so a provider price with more decimals is not "changed" on every run, and skip what cannot be stored.
 _COST_PLACES = Decimal("0.0001")
@@ -180,6 +182,21 @@ def active_bundles(provider: str) -> list[Bundle]:
         return rows
     if Bundle.objects.filter(provider=provider).exists():
         return rows  # synced before and everything is inactive: do not hammer the provider
-    if safe_cache.add(LAZY_SYNC_LOCK.format(provider=provider), 1, 60):
-        catalog_sync(provider=provider)
+    lock = LAZY_SYNC_LOCK.format(provider=provider)
+    if safe_cache.add(lock, 1, LAZY_SYNC_WAIT_SECONDS):
+        try:
+            catalog_sync(provider=provider)
+        finally:
+            safe_cache.delete(lock)
+    else:
+        _wait_for_sync(provider, lock)
     return list(Bundle.objects.filter(provider=provider, active=True))
+
+
+def _wait_for_sync(provider: str, lock: str) -> None:
+    """Another request is running the first sync: wait for it rather than answer "no bundles"."""
+    deadline = time.monotonic() + LAZY_SYNC_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        if safe_cache.get(lock) is None or Bundle.objects.filter(provider=provider).exists():
+            return
+        time.sleep(0.1)

@@ -5,12 +5,14 @@ exit status. A provider "stops listing" a bundle by removing it from the simulat
 
 from __future__ import annotations
 
+import threading
 from decimal import Decimal
 from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.core.management.base import connections
+from django.db import connection
 
 from providers.sandbox import travelroam as travelroam_sim
 from providers.sandbox.catalogues import (
@@ -329,11 +331,38 @@ def test_no_lazy_sync_once_synced_even_when_everything_is_inactive(sandbox):
     assert request_count(sandbox, "airhub") == calls  # the provider is not asked again
 
 
-def test_no_lazy_sync_while_another_worker_holds_the_lock(sandbox):
+def test_no_lazy_sync_while_another_worker_holds_the_lock(sandbox, monkeypatch):
+    monkeypatch.setattr("pulse.services.catalog.LAZY_SYNC_WAIT_SECONDS", 0.3)
     safe_cache.add(LAZY_SYNC_LOCK.format(provider="esimcard"), 1, 60)
 
     assert active_bundles("esimcard") == []
     assert request_count(sandbox, "esimcard") == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_waits_for_the_first_sync_another_worker_is_running(sandbox):
+    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
+        ("file:memorydb", ":memory:")
+    ):
+        pytest.skip("in-memory SQLite is per connection; CI runs this on a file database and PostgreSQL")
+    lock = LAZY_SYNC_LOCK.format(provider="esimcard")
+    safe_cache.add(lock, 1, 60)
+
+    def other_worker_finishes():
+        try:
+            catalog_sync(provider="esimcard")
+            safe_cache.delete(lock)
+        finally:
+            connection.close()
+
+    timer = threading.Timer(0.3, other_worker_finishes)
+    timer.start()
+    try:
+        rows = active_bundles("esimcard")
+    finally:
+        timer.join()
+    assert len(rows) == 11
+    assert sandbox.stats()["requests"]["esimcard"]["/packages"] == 1
 
 
 def test_a_failed_lazy_sync_returns_nothing_and_is_recorded(sandbox):
