@@ -46,10 +46,22 @@ from providers.tokens import TokenStore, call_with_token, credential_key
 
 logger = logging.getLogger(__name__)
 
-_MAX_PAGES = 500  # a lastPage beyond this is a broken meta, not an account we could scan anyway
+# A lastPage beyond this (200,000 eSIMs at 20 a page) is a broken meta, not a real account.
+_MAX_PAGES = 10_000
 _CATALOGUE_TYPE = {"package_type": "DATA-ONLY"}
 
 IndexEntry = tuple[str, str | None]  # (eSIM UUID, created_at) per ICCID
+
+
+def _pages_for(meta: object) -> int:
+    """The most pages the meta can honestly claim: total / perPage when given, else the sanity cap."""
+    try:
+        total, per_page = int(meta["total"]), int(meta["perPage"])  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        return _MAX_PAGES
+    if per_page <= 0:
+        return _MAX_PAGES
+    return min(_MAX_PAGES, max(1, -(-total // per_page)))
 
 
 class ESimCardClient:
@@ -70,7 +82,7 @@ class ESimCardClient:
         currency: str = "USD",
         index_ttl: float = 600.0,
         index_min_refresh: float = 60.0,
-        page_concurrency: int = 4,
+        page_concurrency: int = 16,
     ) -> None:
         self._http = ProviderHttp(self.name, base_url, session=session, timeout=timeout)
         self._cache = cache
@@ -143,7 +155,7 @@ class ESimCardClient:
         except (KeyError, TypeError, ValueError):
             logger.warning("esimcard %s meta without a usable lastPage; reading one page", path)
             last = 1
-        if last > _MAX_PAGES:
+        if last > _pages_for(meta):
             raise ProviderResponseInvalid(self.name, f"{path} claims {last} pages")
         return items, last
 

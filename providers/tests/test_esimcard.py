@@ -371,6 +371,39 @@ def test_list_without_meta_is_a_single_page(rsps, client):
     assert pages_requested(rsps, "/my-esims") == [1]
 
 
+def _many_pages(request, *, total: int, per_page: int, last: int):
+    number = int(parse_qs(urlsplit(request.url).query)["page"][0])
+    meta = {"total": total, "perPage": per_page, "currentPage": number, "lastPage": last}
+    data = [{"id": f"u-{number}", "iccid": f"8977700000{number:09d}"}]
+    return 200, {}, json.dumps({"status": True, "meta": meta, "data": data})
+
+
+def test_a_ten_thousand_esim_account_is_read_to_its_last_page(rsps, cache):
+    add_login(rsps)
+    rsps.add_callback(
+        responses.GET,
+        f"{BASE}/my-esims",
+        callback=lambda request: _many_pages(request, total=10_003, per_page=20, last=501),
+    )
+
+    with pytest.raises(ProviderNotFound):
+        make_client(cache).lookup(ICCID_A)
+
+    assert pages_requested(rsps, "/my-esims") == list(range(1, 502))
+
+
+def test_a_last_page_the_total_cannot_explain_is_an_invalid_answer(rsps, cache):
+    add_login(rsps)
+    rsps.add_callback(
+        responses.GET,
+        f"{BASE}/my-esims",
+        callback=lambda request: _many_pages(request, total=40, per_page=20, last=90_000),
+    )
+
+    with pytest.raises(ProviderResponseInvalid, match="claims 90000 pages"):
+        make_client(cache).lookup(ICCID_A)
+
+
 def test_list_pages_never_exceed_page_concurrency(rsps, cache):
     add_login(rsps)
     in_flight, peak, lock = [0], [0], threading.Lock()
