@@ -23,9 +23,14 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
+_UNREAD: Any = object()  # "the caller did not read the state already"
 
 
 class CircuitBreaker:
+    """State is one cache entry, `{"failures": n, "open_until": t}`, absent while all is well, so
+    a healthy call costs a single cache read. Counting is read-modify-write: two workers failing at
+    the same moment may count once, which only delays opening by a call."""
+
     def __init__(
         self,
         provider: str,
@@ -40,27 +45,33 @@ class CircuitBreaker:
         self.cooldown = cooldown
         self._cache = cache
         self._clock = clock
-        prefix = f"breaker:{provider}"
-        self._failures_key = f"{prefix}:failures"
-        self._open_until_key = f"{prefix}:open-until"
-        self._trial_key = f"{prefix}:trial"
+        self._key = f"breaker:{provider}"
+        self._trial_key = f"breaker:{provider}:trial"
 
     # --- state ---------------------------------------------------------------------------------
 
-    def state(self) -> str:
-        open_until = self._cache.get(self._open_until_key)
+    def _read(self) -> dict | None:
+        value = self._cache.get(self._key)
+        return value if isinstance(value, dict) else None
+
+    def _state_of(self, entry: dict | None) -> str:
+        open_until = (entry or {}).get("open_until")
         if open_until is None:
             return CLOSED
         return OPEN if self._clock() < open_until else HALF_OPEN
 
-    def failures(self) -> int:
-        return int(self._cache.get(self._failures_key) or 0)
+    def state(self) -> str:
+        return self._state_of(self._read())
 
-    def before_call(self) -> None:
-        """Raise CircuitOpen when the call must be skipped."""
-        open_until = self._cache.get(self._open_until_key)
+    def failures(self) -> int:
+        return int((self._read() or {}).get("failures", 0))
+
+    def before_call(self) -> dict | None:
+        """Raise CircuitOpen when the call must be skipped; else return the state seen."""
+        entry = self._read()
+        open_until = (entry or {}).get("open_until")
         if open_until is None:
-            return
+            return entry
         remaining = open_until - self._clock()
         if remaining > 0:
             raise CircuitOpen(self.provider, "skipped: the provider failed repeatedly", retry_after=remaining)
@@ -69,21 +80,24 @@ class CircuitBreaker:
             raise CircuitOpen(
                 self.provider, "skipped: a trial call is in progress", retry_after=self.cooldown
             )
+        return entry
 
-    def record_success(self) -> None:
-        if self._cache.get(self._open_until_key) is not None:
+    def record_success(self, seen: dict | None = _UNREAD) -> None:
+        entry = self._read() if seen is _UNREAD else seen
+        if entry is None:
+            return  # nothing recorded: nothing to clear (the common case costs no write)
+        if entry.get("open_until") is not None:
             logger.info("%s circuit closed", self.provider, extra={"provider": self.provider})
-        self._cache.delete(self._open_until_key)
-        self._cache.delete(self._trial_key)
-        self._cache.delete(self._failures_key)
+            self._cache.delete(self._trial_key)
+        self._cache.delete(self._key)
 
-    def record_failure(self) -> None:
-        count = self.failures() + 1
-        # No atomic increment in every cache backend: a lost update only delays opening by a call.
-        self._cache.set(self._failures_key, count, max(self.cooldown * 10, 300))
-        half_open = self.state() == HALF_OPEN
-        if count >= self.threshold or half_open:
-            self._cache.set(self._open_until_key, self._clock() + self.cooldown, self.cooldown * 20)
+    def record_failure(self, seen: dict | None = _UNREAD) -> None:
+        entry = self._read() if seen is _UNREAD else seen
+        count = int((entry or {}).get("failures", 0)) + 1
+        trial_failed = self._state_of(entry) == HALF_OPEN
+        if count >= self.threshold or trial_failed:
+            opened = {"failures": count, "open_until": self._clock() + self.cooldown}
+            self._cache.set(self._key, opened, max(self.cooldown * 20, 600))
             self._cache.delete(self._trial_key)
             logger.warning(
                 "%s circuit open for %.0f s after %d consecutive failures",
@@ -92,24 +106,27 @@ class CircuitBreaker:
                 count,
                 extra={"provider": self.provider},
             )
+            return
+        self._cache.set(self._key, {"failures": count, "open_until": None}, max(self.cooldown * 20, 600))
 
     def reset(self) -> None:
-        self.record_success()
+        self._cache.delete(self._key)
+        self._cache.delete(self._trial_key)
 
     def call(self, fn: Callable[[], T]) -> T:
-        self.before_call()
+        seen = self.before_call()
         try:
             result = fn()
         except CircuitOpen:
             raise
         except (ProviderUnavailable, ProviderResponseInvalid):
-            self.record_failure()
+            self.record_failure(seen)
             raise
         except Exception:
             # An answer (not found, refused) or a bug: the provider is reachable.
-            self.record_success()
+            self.record_success(seen)
             raise
-        self.record_success()
+        self.record_success(seen)
         return result
 
 

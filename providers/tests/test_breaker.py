@@ -115,3 +115,27 @@ def test_probe_bypasses_an_open_breaker_and_closes_it_on_success(cache, clock):
         fail(b)
     GuardedClient(fake, b).probe()
     assert b.state() == CLOSED
+
+
+class CountingCache(MemoryCache):
+    def __init__(self):
+        super().__init__()
+        self.ops = []
+
+    def get(self, key, default=None):
+        self.ops.append(("get", key))
+        return super().get(key, default)
+
+    def set(self, key, value, timeout=None):
+        self.ops.append(("set", key))
+        super().set(key, value, timeout)
+
+    def delete(self, key):
+        self.ops.append(("delete", key))
+        super().delete(key)
+
+
+def test_a_healthy_call_costs_one_cache_read_and_no_write(clock):
+    cache = CountingCache()
+    assert breaker(cache, clock).call(lambda: "ok") == "ok"
+    assert cache.ops == [("get", "breaker:airhub")]

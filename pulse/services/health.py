@@ -57,7 +57,8 @@ def check_cache() -> str:
 def health_report() -> HealthReport:
     database = check_database()
     cache_state = check_cache()
-    apis = provider_health()
+    breakers = breaker_states()  # read once: health is polled often
+    apis = provider_health(breakers)
     # A provider that is configured but failing degrades the service; one not configured does not.
     provider_down = any(state is False for state in apis.values())
     if database != "ok":
@@ -66,4 +67,4 @@ def health_report() -> HealthReport:
         status = "degraded"
     else:
         status = "healthy"
-    return HealthReport(status, timezone.now(), database, cache_state, apis, breaker_states())
+    return HealthReport(status, timezone.now(), database, cache_state, apis, breakers)

@@ -38,8 +38,8 @@ def _timeout() -> tuple[float, float]:
     return (settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_TIMEOUT)
 
 
-def _session():
-    session = build_session()
+def _session(base_url: str):
+    session = build_session(base_url=base_url)
     if settings.ESIM_SANDBOX:
         from providers.sandbox import get_default_world, mount_sandbox
 
@@ -79,7 +79,7 @@ _BUILDERS: dict[str, Callable[[dict[str, str]], ProviderClient | None]] = {
             username=c["username"],
             password=c["password"],
             cache=cache,
-            session=_session(),
+            session=_session(c["base_url"]),
             timeout=_timeout(),
         )
         if c["username"] and c["password"]
@@ -91,7 +91,7 @@ _BUILDERS: dict[str, Callable[[dict[str, str]], ProviderClient | None]] = {
             email=c["email"],
             password=c["password"],
             cache=cache,
-            session=_session(),
+            session=_session(c["base_url"]),
             timeout=_timeout(),
         )
         if c["email"] and c["password"]
@@ -103,7 +103,7 @@ _BUILDERS: dict[str, Callable[[dict[str, str]], ProviderClient | None]] = {
             api_key=c["api_key"],
             client_secret=c["client_secret"],
             cache=cache,
-            session=_session(),
+            session=_session(c["base_url"]),
             timeout=_timeout(),
             currency=settings.TRAVELROAM_ACCOUNT_CURRENCY,
         )
@@ -169,7 +169,7 @@ def record_outcome(name: str, error: Exception | None) -> None:
     cache.set(HEALTH_KEY.format(name=name), healthy, HEALTH_TTL)
 
 
-def provider_health() -> dict[str, object]:
+def provider_health(breakers: dict[str, str] | None = None) -> dict[str, object]:
     """Per provider: True/False from recent outcomes or a cached probe, or "not_configured".
 
     When nothing recent is known, one process probes (a login or a catalogue read, never a paid
@@ -182,7 +182,8 @@ def provider_health() -> dict[str, object]:
         if client is None:
             report[name] = "not_configured"
             continue
-        if breaker(name).state() == OPEN:
+        breaker_state = breakers[name] if breakers is not None else breaker(name).state()
+        if breaker_state == OPEN:
             report[name] = False  # skipped until its cooldown ends; no probe needed to know that
             continue
         state = _cached_health(name)
