@@ -7,19 +7,40 @@ provider calls, never a failed check. The health endpoint reports the outage its
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Any
 
-from django.core.cache import cache as django_cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, caches
+from django.core.signals import setting_changed
 
 logger = logging.getLogger(__name__)
 _WARN_EVERY_SECONDS = 30.0
 
 
 class SafeCache:
-    def __init__(self, backend=django_cache) -> None:
-        self._backend = backend
+    """One backend for the whole process (not Django's one per thread): the provider fan-out runs in
+    thread pools, and a backend per thread would mean a Redis connection pool per thread."""
+
+    def __init__(self, backend=None) -> None:
+        self._given = backend
+        self._shared = None
+        self._lock = threading.Lock()
         self._last_warning = 0.0
+
+    @property
+    def _backend(self):
+        if self._given is not None:
+            return self._given
+        if self._shared is None:
+            with self._lock:
+                if self._shared is None:
+                    self._shared = caches.create_connection(DEFAULT_CACHE_ALIAS)
+        return self._shared
+
+    def reset(self) -> None:
+        with self._lock:
+            self._shared = None
 
     def _failed(self, operation: str, key: str, error: Exception) -> None:
         now = time.monotonic()
@@ -61,3 +82,11 @@ class SafeCache:
 
 
 safe_cache = SafeCache()
+
+
+def _caches_changed(*, setting: str, **kwargs) -> None:
+    if setting == "CACHES":
+        safe_cache.reset()
+
+
+setting_changed.connect(_caches_changed)
