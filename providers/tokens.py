@@ -1,7 +1,9 @@
 """Login tokens kept in the shared cache and reused until the provider refuses them.
 
 A process-local lock makes concurrent requests of one worker wait for a single login instead of
-each logging in; across workers the shared cache means one login per token lifetime.
+each logging in; across workers a short login lock in the shared cache does the same, so a cold
+burst over several workers still costs one login (providers that keep one session per account
+would otherwise revoke each worker's token with the next worker's login).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +21,10 @@ from providers.errors import ProviderAuthError
 logger = logging.getLogger(__name__)
 
 DEFAULT_TOKEN_TTL = 50 * 60  # providers do not document a lifetime; a 401 refreshes sooner
+# How long other workers wait for a login in progress elsewhere before logging in themselves. A login
+# is one call with the provider timeout; past this, the lock holder is taken to have died.
+LOGIN_LOCK_SECONDS = 15.0
+_LOGIN_POLL_SECONDS = 0.05
 
 
 class TokenStore:
@@ -44,9 +51,37 @@ class TokenStore:
         with self._lock:
             value = self._cache.get(self.key)  # another thread may have logged in meanwhile
             if value is None:
+                value = self._login_once()
+        return value
+
+    def _login_once(self) -> Any:
+        """Log in, unless another worker is logging in right now: then use its token."""
+        lock_key = f"{self.key}:login-lock"
+        if not self._cache.add(lock_key, 1, LOGIN_LOCK_SECONDS):
+            value = self._wait_for_other_login(lock_key)
+            if value is not None:
+                return value
+        try:
+            # Another worker may have finished its login between our last look and taking the lock.
+            value = self._cache.get(self.key)
+            if value is None:
                 value = self._login()
                 self._cache.set(self.key, value, self._ttl)
-        return value
+            return value
+        finally:
+            self._cache.delete(lock_key)
+
+    def _wait_for_other_login(self, lock_key: str) -> Any:
+        """The other worker's token, or None when its login ended without one (or took too long)."""
+        deadline = time.monotonic() + LOGIN_LOCK_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(_LOGIN_POLL_SECONDS)
+            value = self._cache.get(self.key)
+            if value is not None:
+                return value
+            if self._cache.get(lock_key) is None:
+                return None  # it failed: try ourselves (and raise its error if it is ours too)
+        return None
 
     def invalidate(self, rejected: Any) -> None:
         """Forget the token the provider refused, unless another worker already replaced it."""

@@ -114,6 +114,10 @@ class TravelRoamClient:
         if details_error is not None:
             raise details_error
         details = parse_details(details_body)
+        if not details.iccid:
+            # eSIM Go says "unknown ICCID" with a 400; a 200 without any ICCID is a failed answer, not
+            # absence (taking it as "not found" would forget where the eSIM lives for a transient fault).
+            raise ProviderResponseInvalid(self.name, "esims/details answered without an iccid")
         if details.iccid != iccid:  # exact equality, never a substring (contract: ICCID matching)
             raise ProviderNotFound(self.name, "esims/details answered for another ICCID")
         bundles = self._bundles_or_none(iccid, *bundles_settled)
