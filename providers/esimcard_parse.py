@@ -68,13 +68,18 @@ def _text(value: object) -> str | None:
     return text or None
 
 
+_NOT_FOUND = re.compile(r"not\s*found|no\s+such|does\s+not\s+exist|unknown\s+(esim|sim|iccid)", re.IGNORECASE)
+
+
 def check_answer(
     body: Any, path: str, *, not_found_on_false: bool = False, require_status: bool = False
 ) -> dict[str, Any]:
     """The one check every eSIMCard answer goes through (providers.md §4.1).
 
-    eSIMCard refuses business requests with HTTP 200 `{"status": false, "message": ...}`; for a
-    per-eSIM read that means "no such eSIM" (ProviderNotFound), elsewhere a refusal (ProviderRejected).
+    eSIMCard refuses business requests with HTTP 200 `{"status": false, "message": ...}`. On a
+    per-eSIM read whose message says the eSIM does not exist that is ProviderNotFound; any other
+    refusal (e.g. "Service temporarily unavailable") is ProviderRejected, so a passing failure is never
+    taken for "this eSIM is not here" (which would forget where the eSIM lives).
     `require_status` is for top-ups, where only an explicit `status: true` proves success.
     """
     if not isinstance(body, dict):
@@ -82,7 +87,7 @@ def check_answer(
     status = body.get("status")
     if _is_false(status):
         message = (_text(body.get("message")) or "request refused")[:_MAX_MESSAGE]
-        error = ProviderNotFound if not_found_on_false else ProviderRejected
+        error = ProviderNotFound if not_found_on_false and _NOT_FOUND.search(message) else ProviderRejected
         raise error(ESIMCARD, f"{message} on {path}", status_code=200)
     if require_status and not _is_true(status):
         raise ProviderResponseInvalid(ESIMCARD, f"{path} answered without a status; outcome unknown")

@@ -558,6 +558,18 @@ def test_details_with_status_false_are_not_found(rsps, client):
         client.lookup(ICCID_A)
 
 
+def test_details_with_another_status_false_are_a_refusal_not_a_miss(rsps, client):
+    add_login(rsps)
+    rsps.get(
+        f"{BASE}/my-esims/{UUID_1}", json={"status": False, "message": "Service temporarily unavailable"}
+    )
+    rsps.get(f"{BASE}/my-sim/{UUID_1}/usage", json=load("usage_active"))
+
+    with pytest.raises(ProviderRejected, match="Service temporarily unavailable") as excinfo:
+        client.lookup(ICCID_A, reference=UUID_1)
+    assert type(excinfo.value) is ProviderRejected
+
+
 def test_details_and_usage_are_read_concurrently(rsps, client):
     add_login(rsps)
     barrier = threading.Barrier(2, timeout=2)
