@@ -13,8 +13,8 @@ from providers.base import StatusCode
 from providers.iccid import mask_iccid
 from providers.plans import parse_bundle_code, parse_plan_name
 from providers.units import format_gb
-from pulse.exceptions import Conflict, NotFound
-from pulse.models import Bundle
+from pulse.exceptions import Conflict, NotFound, ProvidersUnavailable
+from pulse.models import Bundle, CatalogSync
 from pulse.services.catalog import active_bundles
 from pulse.services.matching import BundleMatch, PlanQuery, match_bundles
 from pulse.services.money import format_money, require_supported
@@ -78,10 +78,25 @@ def renewal_options(*, iccid: str, currency: str) -> RenewalOptions:
     if status.renewal.status_code == StatusCode.REVOKED:
         raise EsimNotRenewable(details="The provider has revoked this eSIM; it cannot take a new bundle.")
     plan = plan_query(status.renewal)
-    matches = match_bundles(plan=plan, bundles=active_bundles(plan.provider))
+    bundles = active_bundles(plan.provider)
+    if not bundles and _catalogue_never_loaded(plan.provider):
+        # "No bundle renews this eSIM" would be a guess: the provider never told us what it sells.
+        raise ProvidersUnavailable(
+            "The renewal bundles could not be loaded right now; please try again shortly.",
+            details=f"The {plan.provider} catalogue has never been loaded and its last sync failed.",
+        )
+    matches = match_bundles(plan=plan, bundles=bundles)
     options = [option for option in (_priced(match, currency) for match in matches) if option is not None]
     logger.info("renewal options for %s: %d at %s", mask_iccid(iccid), len(options), plan.provider)
     return RenewalOptions(status=status, plan=plan, currency=currency, options=options)
+
+
+def _catalogue_never_loaded(provider: str) -> bool:
+    """No bundle of this provider was ever stored, and the last attempt to load them failed."""
+    if Bundle.objects.filter(provider=provider).exists():
+        return False
+    last = CatalogSync.objects.filter(provider=provider).order_by("-started_at").first()
+    return last is not None and last.outcome == CatalogSync.Outcome.FAILED
 
 
 def _priced(match: BundleMatch, currency: str) -> RenewalOption | None:

@@ -302,7 +302,9 @@ def test_only_get_is_allowed():
 
 
 def test_a_revoked_esim_cannot_be_renewed(sandbox):
-    response = APIClient().get("/api/esim/renewal/options/", {"iccid": "8944000000000000902", "currency": "USD"})
+    response = APIClient().get(
+        "/api/esim/renewal/options/", {"iccid": "8944000000000000902", "currency": "USD"}
+    )
     assert response.status_code == 409
     assert response.json() == {
         "error": "This eSIM cannot be renewed.",

@@ -202,7 +202,7 @@ class CurrencySupportedApi(APIView):
 
     throttle_scope = "currency"
 
-    @extend_schema(responses={200: SupportedCurrenciesResponse})
+    @extend_schema(responses={200: SupportedCurrenciesResponse, 429: ErrorSerializer})
     def get(self, request):
         data = [
             {"code": info.code, "name": info.name, "symbol": info.symbol, "locale": info.locale}
@@ -216,7 +216,10 @@ class ExchangeRateApi(APIView):
 
     throttle_scope = "currency"
 
-    @extend_schema(parameters=_PAIR_PARAMETERS, responses={200: ExchangeRateResponse, 400: ErrorSerializer})
+    @extend_schema(
+        parameters=_PAIR_PARAMETERS,
+        responses={200: ExchangeRateResponse, 400: ErrorSerializer, 429: ErrorSerializer},
+    )
     def get(self, request):
         data = RateInputSerializer(data=currency_input(request.query_params))
         data.is_valid(raise_exception=True)
@@ -231,12 +234,15 @@ class CurrencyConvertApi(APIView):
 
     @extend_schema(
         parameters=[*_PAIR_PARAMETERS, OpenApiParameter("amount", str, required=True)],
-        responses={200: ConversionResponse, 400: ErrorSerializer},
+        responses={200: ConversionResponse, 400: ErrorSerializer, 429: ErrorSerializer},
     )
     def get(self, request):
         return self._convert(request.query_params)
 
-    @extend_schema(request=ConvertInputSerializer, responses={200: ConversionResponse, 400: ErrorSerializer})
+    @extend_schema(
+        request=ConvertInputSerializer,
+        responses={200: ConversionResponse, 400: ErrorSerializer, 429: ErrorSerializer},
+    )
     def post(self, request):
         return self._convert(request.data)
 

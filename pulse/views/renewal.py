@@ -46,6 +46,8 @@ class RenewalOptionsApi(APIView):
             200: OptionsResponseSerializer,
             400: ErrorSerializer,
             404: ErrorSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="esim_not_renewable"),
+            429: ErrorSerializer,
             503: ErrorSerializer,
         },
     )
@@ -114,6 +116,8 @@ class RenewalCreateApi(APIView):
             400: ErrorSerializer,
             404: ErrorSerializer,
             409: OpenApiResponse(ErrorSerializer, description="price_changed"),
+            429: ErrorSerializer,
+            502: OpenApiResponse(ErrorSerializer, description="payment_gateway_rejected"),
             503: ErrorSerializer,
         },
     )
@@ -170,8 +174,11 @@ class RenewalConfirmApi(APIView):
         responses={
             200: ConfirmResponseSerializer,
             202: ConfirmResponseSerializer,
+            400: ErrorSerializer,
             404: ErrorSerializer,
             409: OpenApiResponse(ErrorSerializer, description="payment_not_completed"),
+            429: ErrorSerializer,
+            502: OpenApiResponse(ErrorSerializer, description="payment_gateway_rejected"),
             503: ErrorSerializer,
         },
     )
@@ -219,6 +226,7 @@ class RenewalOrderDetailApi(APIView):
         responses={
             200: inline_serializer("OrderEnvelope", {"order": OrderSerializer()}),
             404: ErrorSerializer,
+            429: ErrorSerializer,
         }
     )
     def get(self, request, order_id: str):
