@@ -1,0 +1,493 @@
+"""Several gunicorn workers share one state: tokens, status cache, throttles, breakers, exactly-once.
+
+The whole stack runs as independent processes on 127.0.0.1, as an operator would run it:
+- gunicorn (3 workers, 4 threads each) on PostgreSQL (a database created and dropped here) and Redis;
+- the provider simulators (`python -m providers.sandbox`) and the fake Stripe server
+  (`python -m providers.sandbox.stripe_fake`), driven through their /_control and /_test routes.
+
+Which worker answered is read from gunicorn's access log (`%(p)s`, the worker's pid, next to the
+request's X-Test-Id). Connections are kept alive, and a keep-alive connection stays with the worker
+that accepted it, so the tests hold one connection per worker and address workers on purpose.
+The app trusts one proxy (TRUSTED_PROXY_COUNT=1): each request names its client IP in X-Forwarded-For,
+which keeps the low check rate limit (5/min, for the throttle test) out of the other tests' way.
+
+Skipped with the reason when PostgreSQL (127.0.0.1:5432) or Redis (REDIS_TEST_URL, default
+redis://127.0.0.1:6379/13) is unreachable; with MULTI_WORKER_REQUIRED=1 (the PostgreSQL pass of
+.ci/run) that is a failure instead, so CI cannot pass by skipping it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import random
+import re
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+from requests.adapters import HTTPAdapter
+
+from providers.sandbox import SANDBOX_CREDENTIALS
+from tests.reliability import servers
+
+pytestmark = pytest.mark.slow
+
+WORKERS = 3
+THROTTLE_CHECK = 5  # per minute and client IP
+BREAKER_THRESHOLD = 3
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+REDIS_URL = os.environ.get("REDIS_TEST_URL") or "redis://127.0.0.1:6379/13"
+WEBHOOK_SECRET = "whsec_test_fake"
+SEED_ICCID = "8932042000010245583"
+# eSIMs no provider's fault touches in the breaker test (eSIMCard is the faulty one there).
+NOT_AT_ESIMCARD = [
+    "8944000000000000100",
+    "8944000000000000308",
+    "8944000000000000803",
+    "8944000000000000506",
+    "8944000000000000704",
+    "8932042000010245583",
+]
+ACCESS_LINE = re.compile(r'^<?(?P<pid>\d+)>? (?P<test_id>\S+) (?P<status>\d{3}) "(?P<request>[^"]*)"$')
+
+
+# --- the stack ---------------------------------------------------------------------------------------
+
+
+def _unavailable(reason: str):
+    if os.environ.get("MULTI_WORKER_REQUIRED") == "1":
+        pytest.fail(f"{reason} (MULTI_WORKER_REQUIRED=1)")
+    pytest.skip(reason)
+
+
+def _require_postgres():
+    import psycopg
+
+    try:
+        return psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.Error as exc:
+        _unavailable(
+            f"PostgreSQL is not reachable at 127.0.0.1:5432 ({type(exc).__name__}); needed for this test"
+        )
+
+
+def _require_redis():
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _unavailable(f"Redis is not reachable at {REDIS_URL} ({type(exc).__name__}); needed for shared state")
+    return client
+
+
+def _gunicorn_options() -> list[str]:
+    # gunicorn 25+ opens a control socket in ~/.gunicorn by default; two test runs (or a benchmark)
+    # would fight over it. Older versions have neither the socket nor the flag.
+    help_text = subprocess.run(
+        [servers.GUNICORN, "--help"], capture_output=True, text=True, timeout=30
+    ).stdout
+    return ["--no-control-socket"] if "--no-control-socket" in help_text else []
+
+
+@dataclass
+class Stack:
+    app: str
+    simulator: str
+    stripe: str
+    access_log: Path
+    redis: object
+    log_dir: Path
+    _offset: int = 0
+    _pids: dict[str, str] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # Which worker served a request: its X-Test-Id in the access log (written just after the answer).
+    def pid_of(self, test_id: str, timeout: float = 5.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._read_access_log()
+            if test_id in self._pids:
+                return self._pids[test_id]
+            time.sleep(0.05)
+        raise AssertionError(f"request {test_id} is not in gunicorn's access log {self.access_log}")
+
+    def _read_access_log(self) -> None:
+        with self._lock, self.access_log.open("rb") as log:
+            log.seek(self._offset)
+            chunk = log.read()
+            complete = chunk[: chunk.rfind(b"\n") + 1]
+            self._offset += len(complete)
+        for line in complete.decode(errors="replace").splitlines():
+            match = ACCESS_LINE.match(line.strip())
+            if match:
+                self._pids[match["test_id"]] = match["pid"]
+
+    def webhook_pids(self) -> list[str]:
+        text = self.access_log.read_text(errors="replace")
+        return [
+            m["pid"]
+            for m in map(ACCESS_LINE.match, text.splitlines())
+            if m and "stripe/webhook" in m["request"]
+        ]
+
+    def control(self, method: str, path: str, **kwargs) -> dict:
+        response = requests.request(method, f"{self.simulator}/_control{path}", timeout=10, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+    def stripe_test(self, method: str, path: str, **kwargs) -> dict:
+        response = requests.request(method, f"{self.stripe}/_test{path}", timeout=30, **kwargs)
+        response.raise_for_status()
+        return response.json()
+
+
+def app_environment(db_url: str, simulator: str, stripe: str, prefix: str) -> dict[str, str]:
+    creds = SANDBOX_CREDENTIALS
+    return {
+        **servers.base_environment(),
+        "DJANGO_SETTINGS_MODULE": "esim_status_checker.settings.base",
+        "ESIM_READ_DOTENV": "false",
+        "DEBUG": "false",
+        "SECRET_KEY": "fake-multi-worker-test-secret-key-0123456789-abcdefghij",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_FILE": "",
+        "LOG_LEVEL": "WARNING",
+        "DATABASE_URL": db_url,
+        "REDIS_URL": REDIS_URL,
+        "CACHE_KEY_PREFIX": prefix,
+        "TRUSTED_PROXY_COUNT": "1",
+        "THROTTLE_CHECK": f"{THROTTLE_CHECK}/min",
+        "PROVIDER_BREAKER_THRESHOLD": str(BREAKER_THRESHOLD),
+        "PROVIDER_BREAKER_COOLDOWN": "600",
+        "ESIM_SANDBOX": "false",
+        "AIRHUB_BASE_URL": f"{simulator}/airhub",
+        "AIRHUB_USERNAME": creds["airhub"]["username"],
+        "AIRHUB_PASSWORD": creds["airhub"]["password"],
+        "ESIMCARD_BASE_URL": f"{simulator}/esimcard",
+        "ESIMCARD_EMAIL": creds["esimcard"]["email"],
+        "ESIMCARD_PASSWORD": creds["esimcard"]["password"],
+        "TRAVELROAM_BASE_URL": f"{simulator}/travelroam",
+        "TRAVELROAM_API_KEY": creds["travelroam"]["api_key"],
+        "TRAVELROAM_CLIENT_SECRET": creds["travelroam"]["client_secret"],
+        "CURRENCYFREAKS_API_BASE_URL": f"{simulator}/currencyfreaks",
+        "CURRENCYFREAKS_API_KEY": creds["currencyfreaks"]["api_key"],
+        "PAYMENT_GATEWAY": "stripe",
+        "STRIPE_SECRET_KEY": "sk_test_fake",
+        "STRIPE_API_BASE": stripe,
+        "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        "FRONTEND_URL": "http://127.0.0.1:3000",
+    }
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    redis_client = _require_redis()
+    admin = _require_postgres()
+    log_dir = tmp_path_factory.mktemp("multi_worker")
+    db_name = f"esim_mw_{os.getpid()}"
+    prefix = f"esim-mw-{os.getpid()}"
+    procs = []
+
+    def drop_database() -> None:  # on a connection of its own: a signal may interrupt `admin`
+        import psycopg
+
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+
+    with servers.stopped_on_sigterm(drop_database, redis_client.flushdb):
+        try:
+            drop_database()
+            admin.execute(f'CREATE DATABASE "{db_name}"')
+            redis_client.flushdb()
+
+            python = servers.PYTHON
+            sim = servers.start(
+                "simulator",
+                [python, "-m", "providers.sandbox", "--port", "0"],
+                env=servers.base_environment(),
+                log_dir=log_dir,
+            )
+            procs.append(sim)
+            simulator = servers.banner_url(
+                sim, r"listening on (http://\S+)", log_path=log_dir / "simulator.log"
+            )
+            fake = servers.start(
+                "stripe",
+                [python, "-m", "providers.sandbox.stripe_fake", "--port", "0"],
+                env=servers.base_environment(),
+                log_dir=log_dir,
+            )
+            procs.append(fake)
+            stripe = servers.banner_url(fake, r"fake Stripe on (http://\S+)", log_path=log_dir / "stripe.log")
+
+            db_url = f"postgres://postgres@127.0.0.1:5432/{db_name}"
+            env = app_environment(db_url, simulator, stripe, prefix)
+            migrate = servers.start(
+                "migrate", [python, "manage.py", "migrate", "--noinput"], env=env, log_dir=log_dir
+            )
+            procs.append(migrate)
+            servers.drain_stdout(migrate, log_dir / "migrate.log")
+            assert migrate.wait(timeout=120) == 0, (log_dir / "migrate.log").read_text()
+
+            port = servers.free_port()
+            access_log = log_dir / "access.log"
+            access_log.touch()
+            gunicorn = servers.start(
+                "gunicorn",
+                [
+                    servers.GUNICORN, "esim_status_checker.wsgi:application",
+                    "-w", str(WORKERS), "--threads", "4", "-b", f"127.0.0.1:{port}",
+                    "--keep-alive", "120", "--graceful-timeout", "5", *_gunicorn_options(),
+                    "--access-logfile", str(access_log),
+                    "--access-logformat", '%(p)s %({x-test-id}i)s %(s)s "%(r)s"',
+                ],
+                env=env,
+                log_dir=log_dir,
+            )  # fmt: skip
+            procs.append(gunicorn)
+            servers.drain_stdout(gunicorn, log_dir / "gunicorn.log")
+            app = f"http://127.0.0.1:{port}"
+            servers.wait_until_ready(f"{app}/api/esim/currency/supported/", gunicorn)
+            yield Stack(app, simulator, stripe, access_log, redis_client, log_dir)
+        finally:
+            for proc in reversed(procs):
+                servers.stop(proc)
+            with contextlib.suppress(Exception):
+                drop_database()
+            admin.close()
+            with contextlib.suppress(Exception):
+                redis_client.flushdb()
+
+
+@pytest.fixture
+def fresh(stack: Stack) -> Stack:
+    """Empty shared cache, a fresh simulator (counters, tokens, faults) and a fresh fake Stripe."""
+    stack.redis.flushdb()
+    stack.control("POST", "/reset")
+    stack.stripe_test("POST", "/reset")
+    stack.stripe_test("POST", "/webhook", json={"url": None})
+    return stack
+
+
+# --- talking to chosen workers ------------------------------------------------------------------------
+
+
+def client_ip() -> str:
+    return str(ipaddress.IPv4Address(random.randrange(0x0A000001, 0x0AFFFFFE)))  # 10.x.y.z
+
+
+@dataclass
+class Reply:
+    status: int
+    body: dict
+    headers: dict
+    pid: str
+
+
+class Worker:
+    """One keep-alive connection, hence one gunicorn worker."""
+
+    def __init__(self, stack: Stack, session: requests.Session, pid: str) -> None:
+        self.stack, self.session, self.pid = stack, session, pid
+
+    def call(self, method: str, path: str, *, ip: str | None = None, **kwargs) -> Reply:
+        return send(self.stack, method, path, session=self.session, ip=ip, **kwargs)
+
+    def check(self, iccid: str, *, ip: str | None = None) -> Reply:
+        return self.call("POST", "/api/esim/check/", json={"iccid": iccid}, ip=ip)
+
+
+def send(stack: Stack, method: str, path: str, *, session=None, ip: str | None = None, **kwargs) -> Reply:
+    test_id = uuid.uuid4().hex
+    headers = {"X-Test-Id": test_id, "X-Forwarded-For": ip or client_ip()}
+    response = (session or requests).request(
+        method, f"{stack.app}{path}", headers=headers, timeout=60, **kwargs
+    )
+    body = response.json() if response.headers.get("Content-Type", "").startswith("application/json") else {}
+    return Reply(response.status_code, body, dict(response.headers), stack.pid_of(test_id))
+
+
+def one_session() -> requests.Session:
+    session = requests.Session()
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=1, max_retries=0)
+    session.mount("http://", adapter)
+    return session
+
+
+@pytest.fixture
+def workers(fresh: Stack) -> Iterator[list[Worker]]:
+    """A connection to each of (at least two, ideally all) gunicorn workers."""
+    found: dict[str, Worker] = {}
+    spare: list[requests.Session] = []
+    for _ in range(60):
+        session = one_session()
+        reply = send(fresh, "GET", "/api/esim/currency/supported/", session=session)
+        if reply.pid in found:
+            spare.append(session)
+        else:
+            found[reply.pid] = Worker(fresh, session, reply.pid)
+        if len(found) == WORKERS:
+            break
+    for session in spare:
+        session.close()
+    assert len(found) >= 2, "every new connection went to the same gunicorn worker"
+    yield list(found.values())
+    for worker in found.values():
+        worker.session.close()
+
+
+def served_by(worker: Worker, reply: Reply) -> Reply:
+    assert reply.pid == worker.pid, "the keep-alive connection moved to another worker"
+    return reply
+
+
+# --- the tests ------------------------------------------------------------------------------------------
+
+
+def test_workers_share_provider_logins(workers):
+    stack = workers[0].stack
+    iccids = ["8944000000000000100", "8944000000000000209", "8944000000000000506", "8944000000000000704"]
+    start = threading.Barrier(len(workers))
+
+    def cold_check(worker: Worker, iccid: str) -> Reply:
+        start.wait()  # every worker needs a token at the same moment, with an empty cache
+        return served_by(worker, worker.check(iccid))
+
+    with ThreadPoolExecutor(len(workers)) as pool:
+        cold = list(pool.map(cold_check, workers, iccids))
+    assert {reply.status for reply in cold} == {200}
+    assert stack.control("GET", "/stats")["logins"] == {"airhub": 1, "esimcard": 1}
+
+    # Every worker again, each with an eSIM it has not looked up yet, then a burst over new connections.
+    later = [served_by(w, w.check(iccids[(i + 1) % len(iccids)])) for i, w in enumerate(workers)]
+    with ThreadPoolExecutor(8) as pool:
+        burst = list(
+            pool.map(lambda i: send(stack, "POST", "/api/esim/check/", json={"iccid": i}), iccids * 4)
+        )
+
+    assert {reply.status for reply in later + burst} == {200}
+    assert len({reply.pid for reply in cold + later + burst}) >= 2
+    assert stack.control("GET", "/stats")["logins"] == {"airhub": 1, "esimcard": 1}
+
+
+def test_a_status_answer_cached_by_one_worker_is_served_by_the_others(workers):
+    first, *others = workers
+
+    answer = served_by(first, first.check(SEED_ICCID))
+    cached = [served_by(worker, worker.check(SEED_ICCID)) for worker in others]
+
+    assert (answer.status, answer.body["cached"]) == (200, False)
+    assert [(r.status, r.body["cached"]) for r in cached] == [(200, True)] * len(others)
+    assert {r.body["status"] for r in cached} == {answer.body["status"]}
+    requests_made = first.stack.control("GET", "/stats")["requests"]["travelroam"]
+    assert requests_made.get("/esims/details") == 1  # asked once, for every worker
+
+
+def test_the_check_rate_limit_counts_requests_on_every_worker(workers):
+    ip = "203.0.113.7"  # one client, whichever worker its requests reach
+    sequence = [workers[i % len(workers)] for i in range(THROTTLE_CHECK + 1)]
+
+    replies = [served_by(worker, worker.check(SEED_ICCID, ip=ip)) for worker in sequence]
+
+    assert [r.status for r in replies] == [200] * THROTTLE_CHECK + [429]
+    assert len({r.pid for r in replies}) >= 2
+    limited = replies[-1]
+    assert limited.body["code"] == "throttled"
+    assert set(limited.body) == {"error", "code", "details"}
+    assert 0 < int(limited.headers["Retry-After"]) <= 60
+    other_client = served_by(sequence[-1], sequence[-1].check(SEED_ICCID, ip="203.0.113.8"))
+    assert other_client.status == 200
+
+
+def test_a_breaker_opened_by_failures_on_several_workers_is_open_on_every_worker(workers):
+    stack = workers[0].stack
+    stack.control("POST", "/faults", json={"provider": "esimcard", "mode": "http_500"})
+    sequence = [workers[i % len(workers)] for i in range(BREAKER_THRESHOLD)]
+
+    failing = [served_by(w, w.check(iccid)) for w, iccid in zip(sequence, NOT_AT_ESIMCARD, strict=False)]
+    calls_after_opening = sum(stack.control("GET", "/stats")["requests"]["esimcard"].values())
+    # Every worker now skips eSIMCard, whichever worker saw the failures (each with an uncached eSIM).
+    skipped = [
+        served_by(w, w.check(iccid))
+        for w, iccid in zip(workers, NOT_AT_ESIMCARD[BREAKER_THRESHOLD:], strict=False)
+    ]
+    health = [served_by(w, w.call("GET", "/api/esim/health/")) for w in workers]
+
+    assert [r.body["sources"]["esimcard"] for r in failing] == ["error:unavailable"] * BREAKER_THRESHOLD
+    assert len({r.pid for r in failing}) >= 2
+    assert [(r.status, r.body["sources"]["esimcard"]) for r in skipped] == [
+        (200, "error:circuit_open")
+    ] * len(skipped)
+    assert sum(stack.control("GET", "/stats")["requests"]["esimcard"].values()) == calls_after_opening
+    assert [h.body["circuit_breakers"]["esimcard"] for h in health] == ["open"] * len(workers)
+
+
+def test_concurrent_confirms_and_webhooks_on_different_workers_top_up_exactly_once(workers):
+    stack = workers[0].stack
+    created = served_by(
+        workers[0],
+        workers[0].call("POST", "/api/esim/renewal/create/", json={"iccid": SEED_ICCID, "currency": "USD"}),
+    )
+    assert created.status == 201, created.body
+    order_id, session_id = created.body["order"]["order_id"], created.body["payment"]["session_id"]
+    # The customer pays while Stripe cannot reach us; then webhooks come back with every retry at once.
+    paid = stack.stripe_test("POST", f"/sessions/{session_id}/pay")
+    assert paid["deliveries"] == []
+    (event_id,) = [e["id"] for e in paid["events"] if e["type"] == "checkout.session.completed"]
+    stack.stripe_test(
+        "POST", "/webhook", json={"url": f"{stack.app}/api/esim/stripe/webhook/", "secret": WEBHOOK_SECRET}
+    )
+
+    start = threading.Barrier(14)
+
+    def confirm(worker: Worker | None) -> Reply:
+        start.wait()
+        body = {"session_id": session_id}
+        if worker is None:  # a fresh connection: whichever worker accepts it
+            return send(stack, "POST", "/api/esim/renewal/confirm-payment/", json=body)
+        return worker.call("POST", "/api/esim/renewal/confirm-payment/", json=body)
+
+    def resend() -> dict:
+        start.wait()
+        return stack.stripe_test("POST", f"/events/{event_id}/resend")
+
+    with ThreadPoolExecutor(14) as pool:
+        pinned = [pool.submit(confirm, w) for w in workers]
+        loose = [pool.submit(confirm, None) for _ in range(10 - len(workers))]
+        resends = [pool.submit(resend) for _ in range(4)]
+        confirms = [f.result() for f in pinned + loose]
+        deliveries = [d for f in resends for d in f.result()["deliveries"]]
+
+    final = wait_for_order(stack, order_id, "COMPLETED")
+    topups = stack.control("GET", "/topups")["topups"]
+
+    assert {r.status for r in confirms} == {200}, [(r.status, r.body) for r in confirms]
+    assert {r.body["order"]["status"] for r in confirms} <= {"FULFILLING", "COMPLETED"}
+    assert {d["status"] for d in deliveries} == {200}, deliveries
+    assert len({r.pid for r in confirms} | set(stack.webhook_pids())) >= 2
+    assert final["status"] == "COMPLETED"
+    assert len(topups) == 1
+    assert topups[0]["iccid"] == SEED_ICCID
+
+
+def wait_for_order(stack: Stack, order_id: str, status: str, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    order: dict = {}
+    while time.monotonic() < deadline:
+        order = send(stack, "GET", f"/api/esim/renewal/order/{order_id}/").body["order"]
+        if order["status"] == status:
+            return order
+        time.sleep(0.2)
+    raise AssertionError(f"order {order_id} is {order.get('status')}, not {status}, after {timeout}s")
