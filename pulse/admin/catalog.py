@@ -89,6 +89,26 @@ class HasOverrideFilter(admin.SimpleListFilter):
         return queryset
 
 
+# Synced from the provider: shown, never edited here (only the override is).
+_CATALOGUE_FIELDS = (
+    "provider",
+    "code",
+    "description",
+    "countries",
+    "region",
+    "data",
+    "unlimited",
+    "duration_days",
+    "cost",
+    "cost_currency",
+    "package_id",
+    "active",
+    "synced_at",
+    "created_at",
+    "updated_at",
+)
+
+
 @admin.register(Bundle)
 class BundleAdmin(admin.ModelAdmin):
     form = BundleOverrideForm
@@ -111,47 +131,9 @@ class BundleAdmin(admin.ModelAdmin):
     list_per_page = 100
     fieldsets = (
         ("Price override", {"fields": ("retail_price_override", "override_currency", "retail_price")}),
-        (
-            "From the provider's catalogue",
-            {
-                "fields": (
-                    "provider",
-                    "code",
-                    "description",
-                    "countries",
-                    "region",
-                    "data",
-                    "unlimited",
-                    "duration_days",
-                    "cost",
-                    "cost_currency",
-                    "package_id",
-                    "active",
-                    "synced_at",
-                    "created_at",
-                    "updated_at",
-                )
-            },
-        ),
+        ("From the provider's catalogue", {"fields": _CATALOGUE_FIELDS}),
     )
-    readonly_fields = (
-        "retail_price",
-        "provider",
-        "code",
-        "description",
-        "countries",
-        "region",
-        "data",
-        "unlimited",
-        "duration_days",
-        "cost",
-        "cost_currency",
-        "package_id",
-        "active",
-        "synced_at",
-        "created_at",
-        "updated_at",
-    )
+    readonly_fields = ("retail_price", *_CATALOGUE_FIELDS)
 
     def has_add_permission(self, request):
         return False  # bundles come from the provider catalogues (manage.py sync_catalog)

@@ -72,45 +72,22 @@ def _credentials() -> dict[str, dict[str, str]]:
     }
 
 
-_BUILDERS: dict[str, Callable[[dict[str, str]], ProviderClient | None]] = {
-    AIRHUB: lambda c: (
-        AirHubClient(
-            base_url=c["base_url"],
-            username=c["username"],
-            password=c["password"],
-            cache=cache,
-            session=_session(c["base_url"]),
-            timeout=_timeout(),
-        )
-        if c["username"] and c["password"]
-        else None
-    ),
-    ESIMCARD: lambda c: (
-        ESimCardClient(
-            base_url=c["base_url"],
-            email=c["email"],
-            password=c["password"],
-            cache=cache,
-            session=_session(c["base_url"]),
-            timeout=_timeout(),
-        )
-        if c["email"] and c["password"]
-        else None
-    ),
-    TRAVELROAM: lambda c: (
-        TravelRoamClient(
-            base_url=c["base_url"],
-            api_key=c["api_key"],
-            client_secret=c["client_secret"],
-            cache=cache,
-            session=_session(c["base_url"]),
-            timeout=_timeout(),
-            currency=settings.TRAVELROAM_ACCOUNT_CURRENCY,
-        )
-        if c["api_key"] and c["client_secret"]
-        else None
-    ),
+# Provider → (client class, the credential fields that must all be set for it to be enabled).
+_CLIENT_CLASSES: dict[str, tuple[Callable[..., ProviderClient], tuple[str, ...]]] = {
+    AIRHUB: (AirHubClient, ("username", "password")),
+    ESIMCARD: (ESimCardClient, ("email", "password")),
+    TRAVELROAM: (TravelRoamClient, ("api_key", "client_secret")),
 }
+
+
+def _build(name: str, credentials: dict[str, str]) -> ProviderClient | None:
+    client_class, required = _CLIENT_CLASSES[name]
+    if not all(credentials[field] for field in required):
+        return None
+    extra = {"currency": settings.TRAVELROAM_ACCOUNT_CURRENCY} if name == TRAVELROAM else {}
+    return client_class(
+        **credentials, cache=cache, session=_session(credentials["base_url"]), timeout=_timeout(), **extra
+    )
 
 
 def enabled_clients() -> dict[str, ProviderClient]:
@@ -119,7 +96,7 @@ def enabled_clients() -> dict[str, ProviderClient]:
     with _clients_lock:
         if _clients is None:
             credentials = _credentials()
-            built = {name: _BUILDERS[name](credentials[name]) for name in PROVIDER_NAMES}
+            built = {name: _build(name, credentials[name]) for name in PROVIDER_NAMES}
             _clients = {
                 name: GuardedClient(client, breaker(name)) for name, client in built.items() if client
             }
