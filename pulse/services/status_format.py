@@ -14,12 +14,9 @@ from providers.base import BundleState, StatusCode, Usage
 from providers.fanout import ProviderOutcome
 from providers.merge import ORDER_ID_ORDER, PURCHASE_DATE_ORDER, MergedStatus
 from providers.units import format_gb
+from pulse.formatting import iso_utc
 
 NA = "N/A"
-
-
-def iso(moment: datetime | None) -> str | None:
-    return moment.isoformat().replace("+00:00", "Z") if moment else None
 
 
 def display_datetime(moment: datetime | None) -> str:
@@ -70,9 +67,9 @@ def bundle_dict(bundle: BundleState) -> dict:
         "status": bundle.state.label,
         "raw_state": bundle.raw_state,
         **usage_dict(bundle.usage),
-        "assigned_at": iso(bundle.assigned_at),
-        "started_at": iso(bundle.started_at),
-        "expires_at": iso(bundle.expires_at),
+        "assigned_at": iso_utc(bundle.assigned_at),
+        "started_at": iso_utc(bundle.started_at),
+        "expires_at": iso_utc(bundle.expires_at),
         "duration_days": bundle.duration_days,
     }
 
@@ -95,12 +92,12 @@ def present_status(merged: MergedStatus, outcomes: Mapping[str, ProviderOutcome]
         "purchase_date": display_datetime(merged.preferred("purchased_at", PURCHASE_DATE_ORDER)),
         "activation_code": merged.first("smdp_address") or NA,
         "apn": apn or NA,
-        "last_updated": iso(now),
+        "last_updated": iso_utc(now),
         "status_code": status.value,
         "profile_status": primary.profile_status,
         "usage": usage_dict(primary.usage),
         "bundles": [bundle_dict(bundle) for bundle in primary.bundles],
-        "expires_at": iso(primary.expires_at),
+        "expires_at": iso_utc(primary.expires_at),
         "country_code": merged.first("country_code"),
         "sources": {name: outcome.source for name, outcome in outcomes.items()},
         "cached": False,

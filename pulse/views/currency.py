@@ -8,7 +8,6 @@ exception handler like everywhere else.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -17,6 +16,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from pulse.formatting import iso_utc
 from pulse.serializers import ErrorSerializer
 from pulse.services.currency import Conversion, Rate, convert, exchange_rate
 from pulse.services.money import (
@@ -115,10 +115,6 @@ def rate_string(rate: Decimal) -> str:
     return format(rate.normalize(), "f")
 
 
-def _timestamp(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
 def rate_data(rate: Rate) -> dict[str, Any]:
     return {
         "from_currency": rate.base,
@@ -126,7 +122,7 @@ def rate_data(rate: Rate) -> dict[str, Any]:
         "exchange_rate": rate_string(rate.rate),
         "rate_source": rate.source,
         "rate_age_seconds": rate.age_seconds,
-        "fetched_at": _timestamp(rate.fetched_at),
+        "fetched_at": iso_utc(rate.fetched_at),
     }
 
 

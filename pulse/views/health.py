@@ -3,6 +3,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from pulse.formatting import iso_utc
 from pulse.services.health import health_report
 
 
@@ -38,7 +39,7 @@ class HealthApi(APIView):
         report = health_report()
         body = {
             "status": report.status,
-            "timestamp": report.timestamp.isoformat().replace("+00:00", "Z"),
+            "timestamp": iso_utc(report.timestamp),
             "apis": report.apis,
             "database": report.database,
             "cache": report.cache,

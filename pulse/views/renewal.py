@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pulse.exceptions import NotFound, PaymentNotCompleted
+from pulse.formatting import iso_utc
 from pulse.models import OrderStatus, RenewalOrder
 from pulse.serializers import ErrorSerializer
 from pulse.services.fulfilment import renewal_payment_sync
@@ -142,9 +143,7 @@ class RenewalCreateApi(APIView):
                 "session_id": order.checkout_session_id,
                 "amount": str(order.amount),
                 "currency": order.currency,
-                "expires_at": order.checkout_expires_at.isoformat().replace("+00:00", "Z")
-                if order.checkout_expires_at
-                else None,
+                "expires_at": iso_utc(order.checkout_expires_at),
             },
             "reused": result.reused,
         }

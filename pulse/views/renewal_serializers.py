@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from pulse.formatting import iso_utc
 from pulse.models import RenewalOrder
-
-
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
 
 
 def order_dict(order: RenewalOrder) -> dict:
@@ -22,10 +19,10 @@ def order_dict(order: RenewalOrder) -> dict:
         "plan_name": order.bundle_name,
         "amount": str(order.amount),
         "currency": order.currency,
-        "created_at": _iso(order.created_at),
-        "paid_at": _iso(order.paid_at),
-        "completed_at": _iso(order.completed_at),
-        "refunded_at": _iso(order.refunded_at),
+        "created_at": iso_utc(order.created_at),
+        "paid_at": iso_utc(order.paid_at),
+        "completed_at": iso_utc(order.completed_at),
+        "refunded_at": iso_utc(order.refunded_at),
     }
 
 
