@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from providers.base import TopUpRequest, TopUpState
@@ -29,6 +29,7 @@ from pulse.models import OrderStatus, PaymentTransaction, RenewalOrder
 from pulse.payments import CheckoutNotFound, CheckoutState, GatewayUnavailable, get_gateway
 from pulse.payments.minor_units import to_minor
 from pulse.services import order_state
+from pulse.services.ledger import ledger_record
 from pulse.services.providers import provider_client
 from pulse.services.refunds import after_provider_failure
 from pulse.services.status import forget_status
@@ -130,24 +131,13 @@ def _mark_paid(order: RenewalOrder, checkout: CheckoutState, by: str) -> None:
 
 def _record_charge(order: RenewalOrder, checkout: CheckoutState) -> None:
     """Turn the pending charge row into the one PAID row (unique per order, kind and reference)."""
-    updated = PaymentTransaction.objects.filter(
-        order=order, kind=PaymentTransaction.Kind.CHARGE, gateway_reference=checkout.session_id
-    ).update(status=PaymentTransaction.Status.PAID, raw=_safe_raw(checkout.raw))
-    if updated:
-        return
-    try:
-        with transaction.atomic():
-            PaymentTransaction.objects.create(
-                order=order,
-                kind=PaymentTransaction.Kind.CHARGE,
-                status=PaymentTransaction.Status.PAID,
-                amount=order.amount,
-                currency=order.currency,
-                gateway_reference=checkout.session_id,
-                raw=_safe_raw(checkout.raw),
-            )
-    except IntegrityError:
-        pass  # a concurrent sync recorded it
+    ledger_record(
+        order=order,
+        kind=PaymentTransaction.Kind.CHARGE,
+        reference=checkout.session_id,
+        status=PaymentTransaction.Status.PAID,
+        raw=_safe_raw(checkout.raw),
+    )
 
 
 def _safe_raw(raw: dict) -> dict:

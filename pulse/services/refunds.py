@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from pulse.models import OrderStatus, PaymentTransaction, RenewalOrder
 from pulse.payments import GatewayError, GatewayUnavailable, RefundInfo, get_gateway
 from pulse.payments.minor_units import to_minor
 from pulse.services import order_state
+from pulse.services.ledger import ledger_record
 
 logger = logging.getLogger(__name__)
 S = OrderStatus
@@ -106,22 +106,10 @@ def apply_refund(order: RenewalOrder, info: RefundInfo, *, by: str) -> None:
 
 
 def _record_refund_transaction(order: RenewalOrder, info: RefundInfo) -> None:
-    status = _TXN_STATUS.get(info.status, PaymentTransaction.Status.PENDING)
-    updated = PaymentTransaction.objects.filter(
-        order=order, kind=PaymentTransaction.Kind.REFUND, gateway_reference=info.refund_id
-    ).update(status=status, raw=info.raw or {})
-    if updated:
-        return
-    try:
-        with transaction.atomic():
-            PaymentTransaction.objects.create(
-                order=order,
-                kind=PaymentTransaction.Kind.REFUND,
-                status=status,
-                amount=order.amount,
-                currency=order.currency,
-                gateway_reference=info.refund_id,
-                raw=info.raw or {},
-            )
-    except IntegrityError:
-        pass  # recorded by a concurrent webhook
+    ledger_record(
+        order=order,
+        kind=PaymentTransaction.Kind.REFUND,
+        reference=info.refund_id,
+        status=_TXN_STATUS.get(info.status, PaymentTransaction.Status.PENDING),
+        raw=info.raw or {},
+    )
