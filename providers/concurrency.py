@@ -17,7 +17,8 @@ T = TypeVar("T")
 
 _pools: dict[str, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
-_POOL_SIZES = {"fanout": 48, "client": 64}
+# "late": finishing a status merge after its answer went out; "index": index rebuilds off the request path.
+_POOL_SIZES = {"fanout": 48, "client": 64, "late": 4, "index": 2}
 
 
 def pool(name: str) -> ThreadPoolExecutor:

@@ -20,12 +20,14 @@ from requests.adapters import HTTPAdapter
 
 from providers.errors import (
     ProviderAuthError,
+    ProviderError,
     ProviderNotFound,
     ProviderRejected,
     ProviderResponseInvalid,
     ProviderTimeout,
     ProviderUnavailable,
 )
+from providers.observe import ProviderCall, endpoint_of, provider_calls
 
 logger = logging.getLogger(__name__)
 
@@ -118,30 +120,46 @@ class ProviderHttp:
     ) -> HttpResult:
         url = f"{self.base_url}/{path.lstrip('/')}"
         started = self._clock()
+        outcome, status = "ok", None
         try:
-            response = self.session.request(
+            response = self._send(method, url, path, json_body, params, headers, timeout or self.timeout)
+            status = response.status_code
+            self._raise_for_status(response, path, set(not_found_statuses))
+            return HttpResult(status, self._decode(response, path), dict(response.headers))
+        except ProviderError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            self._observe(method, path, outcome, status, started)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        json_body: Any,
+        params: dict[str, Any] | None,
+        headers: dict[str, str] | None,
+        timeout: tuple[float, float],
+    ) -> requests.Response:
+        try:
+            return self.session.request(
                 method,
                 url,
                 json=json_body,
                 params=params,
                 headers=headers,
-                timeout=timeout or self.timeout,
+                timeout=timeout,
                 allow_redirects=False,
             )
         except requests.Timeout as exc:
-            self._log(method, path, "timeout", started)
             raise ProviderTimeout(self.provider, f"no answer from {path} in time") from exc
         except requests.ConnectionError as exc:
-            self._log(method, path, "connection error", started)
             raise ProviderUnavailable(self.provider, f"cannot connect for {path}") from exc
         except requests.RequestException as exc:
-            self._log(method, path, "request error", started)
             raise ProviderUnavailable(
                 self.provider, f"request to {path} failed: {type(exc).__name__}"
             ) from exc
-        self._log(method, path, response.status_code, started)
-        self._raise_for_status(response, path, set(not_found_statuses))
-        return HttpResult(response.status_code, self._decode(response, path), dict(response.headers))
 
     def _raise_for_status(self, response: requests.Response, path: str, not_found: set[int]) -> None:
         status = response.status_code
@@ -170,17 +188,19 @@ class ProviderHttp:
                 self.provider, f"{path} answered HTTP {response.status_code} with a body that is not JSON"
             ) from exc
 
-    def _log(self, method: str, path: str, outcome: object, started: float) -> None:
-        elapsed_ms = (self._clock() - started) * 1000
-        failed = not isinstance(outcome, int) or outcome >= 500
-        level = logging.WARNING if failed else logging.DEBUG if outcome < 400 else logging.INFO
-        logger.log(
-            level,
-            "%s %s %s -> %s in %.0f ms",
-            self.provider,
-            method,
-            path,
-            outcome,
-            elapsed_ms,
-            extra={"provider": self.provider, "elapsed_ms": round(elapsed_ms)},
-        )
+    def _observe(self, method: str, path: str, outcome: str, status: int | None, started: float) -> None:
+        seconds = self._clock() - started
+        failed = status is None or status >= 500 if outcome != "ok" else False
+        level = logging.WARNING if failed else logging.DEBUG if outcome == "ok" else logging.INFO
+        if logger.isEnabledFor(level):
+            logger.log(
+                level,
+                "%s %s %s -> %s in %.0f ms",
+                self.provider,
+                method,
+                path,
+                status if status is not None else outcome,
+                seconds * 1000,
+                extra={"provider": self.provider, "elapsed_ms": round(seconds * 1000)},
+            )
+        provider_calls.emit(ProviderCall(self.provider, method, endpoint_of(path), outcome, status, seconds))
