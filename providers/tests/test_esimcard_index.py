@@ -90,7 +90,8 @@ def test_concurrent_lookups_in_several_workers_share_one_walk(cache, clock):
 
     assert not errors
     assert sorted(results) == sorted(f"uuid-{account.iccids[i * 7]}" for i in range(9))
-    assert account.reads.count(1) == 1 and account.full_walks() == 1
+    assert account.reads.count(1) == 1
+    assert account.full_walks() == 1
 
 
 def test_misses_within_the_head_interval_cost_no_page(cache, clock):
