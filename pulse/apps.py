@@ -8,6 +8,8 @@ class PulseConfig(AppConfig):
 
     def ready(self) -> None:
         # Customer e-mails follow committed order transitions (pulse.services.emails).
+        from pulse import metrics
         from pulse.services import emails, order_state
 
         order_state.on_transition(emails.on_order_transition)
+        metrics.install()  # Prometheus counters subscribe to the provider hooks

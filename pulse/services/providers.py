@@ -84,10 +84,22 @@ def _build(name: str, credentials: dict[str, str]) -> ProviderClient | None:
     client_class, required = _CLIENT_CLASSES[name]
     if not all(credentials[field] for field in required):
         return None
-    extra = {"currency": settings.TRAVELROAM_ACCOUNT_CURRENCY} if name == TRAVELROAM else {}
     return client_class(
-        **credentials, cache=cache, session=_session(credentials["base_url"]), timeout=_timeout(), **extra
+        **credentials,
+        cache=cache,
+        session=_session(credentials["base_url"]),
+        timeout=_timeout(),
+        **_options(name),
     )
+
+
+def _options(name: str) -> dict:
+    """Per-provider client options from settings."""
+    if name == TRAVELROAM:
+        return {"currency": settings.TRAVELROAM_ACCOUNT_CURRENCY}
+    if name == ESIMCARD:
+        return {"index_max_age": settings.PROVIDER_INDEX_MAX_AGE}
+    return {"history_ttl": settings.PROVIDER_INDEX_MAX_AGE}
 
 
 def enabled_clients() -> dict[str, ProviderClient]:
