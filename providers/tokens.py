@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,6 +24,9 @@ DEFAULT_TOKEN_TTL = 50 * 60  # providers do not document a lifetime; a 401 refre
 # How long other workers wait for a login in progress elsewhere before logging in themselves. A login
 # is one call with the provider timeout; past this, the lock holder is taken to have died.
 LOGIN_LOCK_SECONDS = 15.0
+# A process reuses the token it read for this long without asking the cache again. A token another
+# worker replaced meanwhile is refused by the provider (401), which fetches the new one at once.
+LOCAL_TOKEN_SECONDS = 30.0
 
 
 class TokenStore:
@@ -43,12 +47,17 @@ class TokenStore:
         # One login at a time for every thread and worker; a login is one call with the provider
         # timeout, so a lock older than LOGIN_LOCK_SECONDS belongs to a worker that died.
         self._flight = SingleFlight(cache, f"{key}:login-lock", lease=LOGIN_LOCK_SECONDS)
+        self._local: tuple[Any, float] | None = None  # (token, when this process read it)
 
     def get(self) -> Any:
-        value = self._cache.get(self.key)
-        if value is not None:
-            return value
-        return self._flight.run(self._login_and_store, ready=self._cached, wait=2 * LOGIN_LOCK_SECONDS)
+        local = self._local
+        if local is not None and time.monotonic() - local[1] < LOCAL_TOKEN_SECONDS:
+            return local[0]
+        value = self._cached()
+        if value is None:
+            value = self._flight.run(self._login_and_store, ready=self._cached, wait=2 * LOGIN_LOCK_SECONDS)
+        self._local = (value, time.monotonic())
+        return value
 
     def _cached(self) -> Any:
         return self._cache.get(self.key)
@@ -60,6 +69,7 @@ class TokenStore:
 
     def invalidate(self, rejected: Any) -> None:
         """Forget the token the provider refused, unless another worker already replaced it."""
+        self._local = None
         if self._cache.get(self.key) == rejected:
             self._cache.delete(self.key)
 

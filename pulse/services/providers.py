@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 from django.conf import settings
@@ -29,6 +30,8 @@ logger = logging.getLogger(__name__)
 HEALTH_KEY = "provider:health:{name}"
 HEALTH_TTL = 300  # seconds a probe or call outcome stands for the provider's health
 PROBE_LOCK_KEY = "provider:probe-lock:{name}"
+HEALTH_REWRITE_SECONDS = 10.0
+_health_written: dict[str, tuple[bool, float]] = {}  # this process's last mark per provider
 
 _clients: dict[str, ProviderClient] | None = None
 _clients_lock = threading.Lock()
@@ -143,6 +146,7 @@ def reset_clients() -> None:
     global _clients
     with _clients_lock:
         _clients = None
+    _health_written.clear()
 
 
 @receiver(setting_changed)
@@ -153,9 +157,19 @@ def _settings_changed(*, setting: str, **kwargs) -> None:
 
 
 def record_outcome(name: str, error: Exception | None) -> None:
-    """Remember whether the provider answered sensibly; feeds health without extra calls."""
+    """Remember whether the provider answered sensibly; feeds health without extra calls.
+
+    A process writes the mark when it changes, else at most every HEALTH_REWRITE_SECONDS: a warm
+    check then costs no cache write, and another worker's "unhealthy" stands at most that long
+    after calls succeed again.
+    """
     healthy = error is None or isinstance(error, ProviderNotFound)
+    now = time.monotonic()
+    last = _health_written.get(name)
+    if last is not None and last[0] == healthy and now - last[1] < HEALTH_REWRITE_SECONDS:
+        return
     cache.set(HEALTH_KEY.format(name=name), healthy, HEALTH_TTL)
+    _health_written[name] = (healthy, now)
 
 
 def provider_health(breakers: dict[str, str] | None = None) -> dict[str, object]:
