@@ -62,7 +62,13 @@ class SyncResult:
 
 
 def renewal_payment_sync(*, session_id: str, by: str, event_type: str = "") -> SyncResult:
-    """Bring the order in line with the gateway's view of its checkout session; fulfil when paid."""
+    """Bring the order in line with the gateway's view of its checkout session; fulfil when paid.
+
+    Only what the gateway reports now decides (the session's status and payment status, and its
+    PaymentIntent's status), never who asks or what an event is called: a correctly signed
+    `async_payment_failed` for a session that is still open changes nothing. `event_type` is only
+    logged (deprecated; kept so existing callers keep working).
+    """
     order = RenewalOrder.objects.filter(checkout_session_id=session_id).first()
     if order is None:
         raise CheckoutSessionNotFound(details=f"Unknown checkout session {session_id}.")
@@ -74,12 +80,23 @@ def renewal_payment_sync(*, session_id: str, by: str, event_type: str = "") -> S
         raise PaymentGatewayUnavailable(
             details="Could not verify the payment; please retry shortly."
         ) from exc
+    logger.debug(
+        "order %s sync (%s%s): session %s, payment %s, intent %s",
+        order.order_id,
+        by,
+        f", event {event_type}" if event_type else "",
+        checkout.status,
+        checkout.payment_status,
+        checkout.payment_intent_status,
+    )
     if checkout.payment_status == "paid":
         _mark_paid(order, checkout, by)
     elif checkout.status == "expired":
         _close_unpaid(order, S.EXPIRED, by, "checkout expired")
-    elif event_type.endswith("async_payment_failed"):
-        _close_unpaid(order, S.FAILED, by, "delayed payment failed")
+    elif checkout.payment_failed:
+        _close_unpaid(
+            order, S.FAILED, by, f"payment failed (payment intent {checkout.payment_intent_status})"
+        )
     order.refresh_from_db()
     if order.status == S.PAID:
         fulfil(order, by=by)
