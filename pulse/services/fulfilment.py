@@ -7,8 +7,9 @@ FULFILLING with a lease and places the top-up outside any database transaction.
 Outcomes of a top-up:
 - success → COMPLETED with the provider's reference;
 - a definite refusal (ProviderRejected) → PROVIDER_FAILED → refund (or MANUAL_REVIEW);
-- anything else (timeout, 5xx, unreadable answer) is an UNKNOWN outcome: the order stays FULFILLING
-  and the reconciler asks the provider before ever ordering again.
+- anything else (timeout, 5xx, unreadable answer, an unexpected exception) is an UNKNOWN outcome:
+  the order stays FULFILLING and the reconciler asks the provider before ever ordering again (and
+  hands it to staff when the provider cannot tell, docs/renewals.md §5).
 """
 
 from __future__ import annotations
@@ -205,7 +206,13 @@ def place_top_up(order_pk: int, *, by: str) -> None:
         _definite_failure(order, by, exc)
         return
     except ProviderError as exc:
-        _unknown_outcome(order, by, exc)
+        _unknown_outcome(order, by, f"outcome unknown ({exc.code}): {exc.message}")
+        return
+    except Exception as exc:
+        # Not the provider's documented refusal, so not proof that nothing was ordered: refunding or
+        # ordering again could be wrong. Unknown; the reconciler asks the provider first.
+        logger.exception("order %s: unexpected error while placing the top-up", order.order_id)
+        _unknown_outcome(order, by, f"outcome unknown ({type(exc).__name__}): {exc}")
         return
     complete(order, by=by, reference=result.reference, pending=result.state is TopUpState.PENDING)
 
@@ -255,9 +262,9 @@ def _definite_failure(order: RenewalOrder, by: str, exc: ProviderError) -> None:
         after_provider_failure(order.pk, by=by)
 
 
-def _unknown_outcome(order: RenewalOrder, by: str, exc: ProviderError) -> None:
+def _unknown_outcome(order: RenewalOrder, by: str, message: str) -> None:
     """Keep FULFILLING; the lease runs out and the reconciler asks the provider what happened."""
-    message = f"outcome unknown ({exc.code}): {exc.message}"[:1000]
+    message = message[:1000]
     logger.warning("order %s: %s", order.order_id, message)
     RenewalOrder.objects.filter(pk=order.pk, status=S.FULFILLING).update(last_error=message)
     order_state.record(order, by=by, action="top-up outcome unknown", note=message)
