@@ -120,7 +120,8 @@ def _mismatch(order: RenewalOrder, checkout: CheckoutState) -> str:
 def _mark_paid(order: RenewalOrder, checkout: CheckoutState, by: str) -> None:
     mismatch = _mismatch(order, checkout)
     now = timezone.now()
-    fields = {"paid_at": now, "payment_intent_id": checkout.payment_intent_id or ""}
+    # next_attempt_at may hold a closed order's re-check time; it must not delay a fulfilment retry.
+    fields = {"paid_at": now, "payment_intent_id": checkout.payment_intent_id or "", "next_attempt_at": None}
     if mismatch:
         # Money was taken but not for what we sold: never fulfil automatically.
         logger.error("order %s paid checkout does not match: %s", order.order_id, mismatch)

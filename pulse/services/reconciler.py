@@ -9,6 +9,8 @@ One pass (`python manage.py process_renewals`, or `--loop` as a worker) handles,
   RENEWAL_UNKNOWN_OUTCOME_BUDGET_MINUTES the order goes to MANUAL_REVIEW (never a blind second top-up);
 - PAID orders that no worker claimed (a crash between PAID and FULFILLING);
 - PENDING orders whose checkout expired or whose webhook never came: re-sync with the gateway;
+- FAILED / EXPIRED / CANCELLED orders still inside their checkout's lifetime plus a margin: re-sync
+  too, so a payment whose webhook was lost or misread is still fulfilled (or refunded);
 - PROVIDER_FAILED orders left there by a crash: refund or hand to staff;
 - REFUND_PENDING orders: re-send the refund (same idempotency key) or poll its status.
 
@@ -48,6 +50,11 @@ BACKOFF_CAP_SECONDS = 3600
 PENDING_QUIET = timedelta(minutes=5)  # give the customer and the webhook time before polling
 STUCK_AFTER = timedelta(minutes=1)  # PAID / PROVIDER_FAILED rows older than this were abandoned
 REFUND_POLL_EVERY = timedelta(minutes=10)
+# A FAILED / EXPIRED / CANCELLED order is asked about again until its checkout's expiry plus this
+# margin (late delayed-payment settlements and webhooks), every CLOSED_RECHECK_EVERY; never after.
+CLOSED_RECHECK_MARGIN = timedelta(hours=1)
+CLOSED_RECHECK_EVERY = timedelta(minutes=10)
+CLOSED_UNPAID = (S.FAILED, S.EXPIRED, S.CANCELLED)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -72,6 +79,8 @@ class PassSummary:
             "paid_resumed",
             "pending_synced",
             "expired",
+            "closed_rechecked",
+            "paid_after_close",
             "refunds_sent",
             "refunded",
             "emails_sent",
@@ -90,6 +99,7 @@ def reconcile_once(*, now: datetime | None = None) -> PassSummary:
         _abandoned_paid,
         _abandoned_provider_failures,
         _pending_checkouts,
+        _recently_closed,
         _refunds,
         _emails,
     )
@@ -280,6 +290,44 @@ def _sync_pending(order: RenewalOrder, now: datetime, summary: PassSummary) -> N
         summary.add("expired")
     elif result.order.status == S.PENDING:
         RenewalOrder.objects.filter(pk=order.pk, status=S.PENDING).update(next_attempt_at=now + PENDING_QUIET)
+
+
+# --- closed unpaid, but maybe paid after all ----------------------------------------------------------
+
+
+def _recently_closed(now: datetime, summary: PassSummary) -> None:
+    """FAILED / EXPIRED / CANCELLED orders whose checkout could still have taken money.
+
+    Only the gateway's state decides, so these are normally final; but a webhook can be lost or a
+    sync can race a late payment, and money taken must end COMPLETED or REFUNDED. Each such order
+    is asked about every CLOSED_RECHECK_EVERY until its checkout's expiry plus CLOSED_RECHECK_MARGIN.
+    """
+    lifetime = timedelta(minutes=settings.STRIPE_CHECKOUT_EXPIRY_MINUTES)
+    due = RenewalOrder.objects.filter(
+        Q(checkout_expires_at__gt=now - CLOSED_RECHECK_MARGIN)
+        | Q(checkout_expires_at__isnull=True, created_at__gt=now - lifetime - CLOSED_RECHECK_MARGIN),
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+        status__in=CLOSED_UNPAID,
+        checkout_session_id__isnull=False,
+    )
+    for order in list(due[:BATCH]):
+        _guarded(summary, order.order_id, _recheck_closed, order, now, summary)
+
+
+def _recheck_closed(order: RenewalOrder, now: datetime, summary: PassSummary) -> None:
+    RenewalOrder.objects.filter(pk=order.pk, status__in=CLOSED_UNPAID).update(
+        next_attempt_at=now + CLOSED_RECHECK_EVERY
+    )
+    result = renewal_payment_sync(session_id=order.checkout_session_id, by="reconciler")
+    summary.add("closed_rechecked")
+    if result.order.status not in CLOSED_UNPAID:
+        logger.warning(
+            "order %s was %s but its checkout was paid: now %s",
+            order.order_id,
+            order.status,
+            result.order.status,
+        )
+        summary.add("paid_after_close")
 
 
 # --- refunds -----------------------------------------------------------------------------------------
