@@ -114,13 +114,18 @@ def test_a_timed_out_top_up_the_provider_cannot_confirm_goes_to_manual_review_af
     assert staff_actions.attention_counts()["all"] == 1
 
 
-def test_a_404_from_the_renewal_history_says_why_in_the_review_note(world):
+def one_pass_later(world, lookup_fault: str, minutes: int) -> RenewalOrder:
+    """A timed-out AirHub top-up whose renewal history keeps failing, after one reconciler pass."""
     order = top_up_timed_out(world, AIRHUB_ESIM)
-    world.set_fault("airhub", "http_404", path_contains=LOOKUP_PATHS["airhub"])
-
-    reconcile_once(now=timezone.now() + timedelta(minutes=20))
-
+    world.set_fault("airhub", lookup_fault, path_contains=LOOKUP_PATHS["airhub"])
+    reconcile_once(now=timezone.now() + timedelta(minutes=minutes))
     order.refresh_from_db()
+    return order
+
+
+def test_a_404_from_the_renewal_history_says_why_in_the_review_note(world):
+    order = one_pass_later(world, "http_404", minutes=20)
+
     assert order.status == S.MANUAL_REVIEW
     assert "GetRenewData answered 404: the renewal history cannot tell" in order.last_error
 
@@ -143,12 +148,8 @@ def test_the_budget_is_a_setting(world):
 
 @override_settings(RENEWAL_MAX_ATTEMPTS=1)
 def test_with_its_attempts_used_up_an_unknown_outcome_goes_to_staff_at_once(world):
-    order = top_up_timed_out(world, AIRHUB_ESIM)
-    world.set_fault("airhub", "http_500", path_contains=LOOKUP_PATHS["airhub"])
+    order = one_pass_later(world, "http_500", minutes=6)
 
-    reconcile_once(now=timezone.now() + timedelta(minutes=6))
-
-    order.refresh_from_db()
     assert order.status == S.MANUAL_REVIEW
     assert order.last_error.startswith("top-up outcome still unknown after 1 attempts")
     assert len(world.topups("airhub")) == 1
