@@ -310,6 +310,10 @@ RENEWAL_AUTO_REFUND = env_bool("RENEWAL_AUTO_REFUND", True)
 FULFILMENT_LEASE_SECONDS = env_int("FULFILMENT_LEASE_SECONDS", 300)
 # Top-up attempts before an order with an unclear provider outcome goes to staff.
 RENEWAL_MAX_ATTEMPTS = env_int("RENEWAL_MAX_ATTEMPTS", 5)
+# Minutes the reconciler keeps asking the provider about a top-up whose outcome is unknown (timeout,
+# lost answer) when the provider cannot tell, counted from the claim after payment (or a staff
+# retry); then the order goes to MANUAL_REVIEW instead of waiting in FULFILLING for ever. At least 1.
+RENEWAL_UNKNOWN_OUTCOME_BUDGET_MINUTES = max(env_int("RENEWAL_UNKNOWN_OUTCOME_BUDGET_MINUTES", 15), 1)
 
 # ---------------------------------------------------------------------------------------------
 # E-mail
