@@ -8,6 +8,7 @@ SECRET_KEY and an empty ALLOWED_HOSTS stop the process at start-up with a messag
 from __future__ import annotations
 
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -64,6 +65,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "pulse",
 ]
 
@@ -78,6 +80,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "esim_status_checker.urls"
@@ -118,6 +122,12 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# django-axes first: it refuses a locked-out username+IP before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -185,6 +195,27 @@ X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # ---------------------------------------------------------------------------------------------
+# Admin login brute force (django-axes; docs/operations.md "Locked out of the admin")
+# ---------------------------------------------------------------------------------------------
+# Failed logins of one username from one client IP before that pair is locked out.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured(f"AXES_FAILURE_LIMIT must be 1 or more, got {AXES_FAILURE_LIMIT}")
+# Minutes a locked-out pair waits; 0 = locked until staff unlock it (axes_reset_username).
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+if AXES_COOLOFF_MINUTES < 0:
+    raise ImproperlyConfigured(f"AXES_COOLOFF_MINUTES must be 0 or more, got {AXES_COOLOFF_MINUTES}")
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES) if AXES_COOLOFF_MINUTES else None
+# Username and IP together: a guesser is stopped without locking the real person out everywhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The same client IP as the rate limits: X-Forwarded-For only as far as TRUSTED_PROXY_COUNT allows.
+AXES_CLIENT_IP_CALLABLE = "pulse.client_ip.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "pulse/admin_locked_out.html"
+# Attempts live in the database, so every worker sees the same count.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+
+# ---------------------------------------------------------------------------------------------
 # Frontend and CORS
 # ---------------------------------------------------------------------------------------------
 FRONTEND_URL = env_str("FRONTEND_URL", "http://localhost:3000").rstrip("/")
@@ -209,6 +240,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "pulse.exception_handlers.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+# The client IP rule shared by the rate limits and the admin lockout (pulse/client_ip.py).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 # Per client IP and endpoint ("N/sec|min|hour|day"); empty switches a limit off. The webhook is exempt.
 THROTTLE_RATES = {
