@@ -6,9 +6,18 @@ from rest_framework.views import APIView
 from pulse.formatting import iso_utc
 from pulse.services.health import health_report
 
+_MODE = inline_serializer(
+    "HealthMode",
+    {
+        "providers": serializers.ChoiceField(["live", "sandbox"]),
+        "payments": serializers.ChoiceField(["stripe", "sandbox"]),
+    },
+)
+
 
 class HealthApi(APIView):
-    """Database, cache and provider state; 503 when the database is down."""
+    """Database, cache and provider state, and whether it runs on simulators (mode); "degraded" in
+    sandbox; 503 when the database is down."""
 
     @extend_schema(
         responses={
@@ -21,6 +30,7 @@ class HealthApi(APIView):
                     "cache": serializers.CharField(),
                     "apis": serializers.DictField(child=serializers.JSONField()),
                     "circuit_breakers": serializers.DictField(child=serializers.CharField()),
+                    "mode": _MODE,
                 },
             ),
             (503, "application/json"): inline_serializer(
@@ -31,6 +41,7 @@ class HealthApi(APIView):
                     "database": serializers.CharField(),
                     "cache": serializers.CharField(),
                     "apis": serializers.DictField(child=serializers.JSONField()),
+                    "mode": _MODE,
                 },
             ),
         }
@@ -44,5 +55,6 @@ class HealthApi(APIView):
             "database": report.database,
             "cache": report.cache,
             "circuit_breakers": report.circuit_breakers,
+            "mode": report.mode,
         }
         return Response(body, status=503 if report.status == "unhealthy" else 200)
