@@ -2,8 +2,8 @@
 
 Each check names the setting to fix in its message and says how in its hint; docs/reliability.md
 ("Misconfiguration → what check --deploy says") lists them all. Deploy checks run only with
-`--deploy` (so development, CI and the tests are not nagged); the e-mail checks run always, because
-the configuration they catch fails on the first e-mail whatever the environment.
+`--deploy` (so development, CI and the tests are not nagged); `check_email` runs with every `check`
+(and `runserver`, `migrate`), because what it catches fails the first e-mail in any environment.
 
 Silence one you have decided to live with through `SILENCED_SYSTEM_CHECKS` (e.g. `pulse.W006` for a
 deployment that truly runs a single process).
@@ -12,6 +12,7 @@ deployment that truly runs a single process).
 from __future__ import annotations
 
 import ipaddress
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -182,6 +183,61 @@ def check_providers(app_configs=None, **kwargs) -> list[Error | Warning]:
     return messages
 
 
+# --- e-mail (issue 11 item 10) --------------------------------------------------------------------
+# (EMAIL_USE_TLS with EMAIL_USE_SSL stops the process at start-up: the settings module refuses it.)
+
+
+@register()
+def check_email(app_configs=None, **kwargs) -> list[Error]:
+    messages = []
+    if settings.EMAIL_BACKEND == FILE_BACKEND and not getattr(settings, "EMAIL_FILE_PATH", None):
+        messages.append(
+            Error(
+                "EMAIL_BACKEND is the file backend but EMAIL_FILE_PATH is not set: every e-mail fails.",
+                hint="Set EMAIL_FILE_PATH to a directory this process may write, e.g. /var/spool/esim-mail.",
+                id="pulse.E011",
+            )
+        )
+    for name in ("EMAIL_SSL_CERTFILE", "EMAIL_SSL_KEYFILE"):
+        path = getattr(settings, name, None)
+        if path and not Path(path).is_file():
+            messages.append(
+                Error(
+                    f"{name} is {path!r}, which is not a readable file: every SMTP connection fails.",
+                    hint=f"Point {name} at the PEM file, or leave it empty if the SMTP server asks for no "
+                    "client certificate.",
+                    id="pulse.E012",
+                )
+            )
+    return messages
+
+
+@register(deploy=True)
+def check_email_delivery(app_configs=None, **kwargs) -> list[Warning]:
+    messages = []
+    nowhere = NOWHERE_BACKENDS.get(settings.EMAIL_BACKEND)
+    if nowhere:
+        messages.append(
+            Warning(
+                f"EMAIL_BACKEND {nowhere}: customers get no receipt or refund notice.",
+                hint="Set EMAIL_BACKEND=django.core.mail.backends.smtp.EmailBackend with EMAIL_HOST, "
+                "EMAIL_PORT, EMAIL_HOST_USER and EMAIL_HOST_PASSWORD.",
+                id="pulse.W010",
+            )
+        )
+    if _domain_of(settings.DEFAULT_FROM_EMAIL) in {"example.com", "example.org", "example.net"}:
+        messages.append(
+            Warning(
+                f"DEFAULT_FROM_EMAIL is {settings.DEFAULT_FROM_EMAIL!r}: mail servers reject or bin mail "
+                "from example domains.",
+                hint="Set DEFAULT_FROM_EMAIL to an address of your own domain, e.g. "
+                "'eSIM Support <support@your-domain>'.",
+                id="pulse.W011",
+            )
+        )
+    return messages
+
+
 # --- helpers -------------------------------------------------------------------------------------
 
 
@@ -209,3 +265,7 @@ def _public_https(url: str) -> bool:
     except ValueError:
         return True  # a host name
     return address.is_global
+
+
+def _domain_of(address: str) -> str:
+    return address.rstrip(">").rsplit("@", 1)[-1].strip().lower()

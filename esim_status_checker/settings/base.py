@@ -350,7 +350,7 @@ FULFILMENT_LEASE_SECONDS = env_int("FULFILMENT_LEASE_SECONDS", 300)
 RENEWAL_MAX_ATTEMPTS = env_int("RENEWAL_MAX_ATTEMPTS", 5)
 
 # ---------------------------------------------------------------------------------------------
-# E-mail
+# E-mail: every standard Django EMAIL_* setting (docs/operations.md, "What the customer receives")
 # ---------------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
@@ -359,12 +359,39 @@ EMAIL_BACKEND = env_str(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 587)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+# Implicit TLS (SMTPS, usually port 465) or STARTTLS (usually 587): one or the other, never both.
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not EMAIL_USE_SSL)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured(
+        "EMAIL_USE_TLS and EMAIL_USE_SSL are both true, and Django then sends no e-mail at all. Port 587 "
+        "usually means EMAIL_USE_TLS=true (STARTTLS), port 465 EMAIL_USE_SSL=true (implicit TLS): set the other "
+        "one to false."
+    )
+EMAIL_PORT = env_int("EMAIL_PORT", 465 if EMAIL_USE_SSL else 587)
+if not 0 < EMAIL_PORT < 65536:
+    raise ImproperlyConfigured(f"EMAIL_PORT must be a port number (1-65535), got {EMAIL_PORT}")
+# Client certificate for the SMTP server (PEM files), only if it asks for one; unset = none.
+EMAIL_SSL_CERTFILE = env_str("EMAIL_SSL_CERTFILE") or None
+EMAIL_SSL_KEYFILE = env_str("EMAIL_SSL_KEYFILE") or None
+# Seconds before a silent SMTP server counts as failed; never "wait for ever".
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0)
+if EMAIL_TIMEOUT <= 0:
+    raise ImproperlyConfigured(f"EMAIL_TIMEOUT must be more than 0 seconds, got {EMAIL_TIMEOUT:g}")
+# Directory of the file backend (django.core.mail.backends.filebased.EmailBackend), relative to the
+# project directory unless absolute. Unset with that backend: `check` reports pulse.E011.
+_email_file_path = env_str("EMAIL_FILE_PATH")
+EMAIL_FILE_PATH = str(BASE_DIR / _email_file_path) if _email_file_path else None
+# Subject prefix of Django's mails to ADMINS/MANAGERS (customer e-mails have their own subjects).
+_email_subject_prefix = env_str("EMAIL_SUBJECT_PREFIX", "[eSIM Status Checker]")
+EMAIL_SUBJECT_PREFIX = f"{_email_subject_prefix} "
+# The Date header in TIME_ZONE instead of UTC.
+EMAIL_USE_LOCALTIME = env_bool("EMAIL_USE_LOCALTIME", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "eSIM Support <noreply@example.com>")
+# Sender of Django's own error mails to ADMINS; default: the customer sender.
+SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 # ---------------------------------------------------------------------------------------------
 # Logging: console + rotating file, optional JSON lines, request id on every line.

@@ -5,6 +5,7 @@ state (see `pulse.services.providers.provider_health`).
 
 A service that runs on the simulated providers or the no-money sandbox gateway is never "healthy":
 it answers, but not with real eSIMs or real payments, and a monitor must be able to tell (`mode`).
+Neither is one whose customer e-mails have been failing for over an hour (`emails`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from pulse.services.emails import overdue_emails
 from pulse.services.providers import breaker_states, provider_health
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,7 @@ class HealthReport:
     apis: dict[str, object]
     circuit_breakers: dict[str, str]
     mode: dict[str, str]
+    emails: dict[str, object]
 
 
 def check_database() -> str:
@@ -71,6 +74,14 @@ def in_sandbox(mode: dict[str, str]) -> bool:
     return mode["providers"] == "sandbox" or mode["payments"] == "sandbox"
 
 
+def email_health(database: str) -> dict[str, object]:
+    """Customer e-mails failing for over an hour: how many, and since when the oldest fails."""
+    if database != "ok":
+        return {"overdue": None, "failing_since": None}
+    count, since = overdue_emails()
+    return {"overdue": count, "failing_since": since}
+
+
 def health_report() -> HealthReport:
     database = check_database()
     cache_state = check_cache()
@@ -79,10 +90,11 @@ def health_report() -> HealthReport:
     # A provider that is configured but failing degrades the service; one not configured does not.
     provider_down = any(state is False for state in apis.values())
     mode = service_mode()
+    emails = email_health(database)
     if database != "ok":
         status = "unhealthy"
-    elif cache_state != "ok" or provider_down or in_sandbox(mode):
+    elif cache_state != "ok" or provider_down or in_sandbox(mode) or emails["overdue"]:
         status = "degraded"
     else:
         status = "healthy"
-    return HealthReport(status, timezone.now(), database, cache_state, apis, breakers, mode)
+    return HealthReport(status, timezone.now(), database, cache_state, apis, breakers, mode, emails)

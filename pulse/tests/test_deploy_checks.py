@@ -225,7 +225,7 @@ def test_the_reviewed_sandbox_setup_fails_check_deploy():
 
 
 def test_the_shipped_defaults_in_production_fail_check_deploy_naming_each_setting():
-    """Only what start-up insists on (key, hosts): Stripe keys, provider, Redis and URLs are missing."""
+    """Only what start-up insists on (key, hosts): Stripe keys, provider, Redis, URLs and sender missing."""
     result = run_manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
 
     assert result.returncode != 0
@@ -237,6 +237,7 @@ def test_the_shipped_defaults_in_production_fail_check_deploy_naming_each_settin
         "(pulse.W003)",
         "(pulse.W004)",
         "(pulse.W006)",
+        "(pulse.W011)",
     }
     for setting in (
         "STRIPE_SECRET_KEY",

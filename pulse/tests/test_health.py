@@ -25,7 +25,17 @@ def test_health_reports_database_cache_and_providers():
     response = APIClient().get("/api/esim/health/")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"status", "timestamp", "apis", "database", "cache", "circuit_breakers", "mode"}
+    assert set(body) == {
+        "status",
+        "timestamp",
+        "apis",
+        "database",
+        "cache",
+        "circuit_breakers",
+        "mode",
+        "emails",
+    }
+    assert body["emails"] == {"overdue": 0, "failing_since": None}
     assert body["circuit_breakers"] == {"airhub": "closed", "esimcard": "closed", "travelroam": "closed"}
     assert body["database"] == "ok"
     assert body["cache"] == "ok"

@@ -14,10 +14,22 @@ _MODE = inline_serializer(
     },
 )
 
+_EMAILS = inline_serializer(
+    "HealthEmails",
+    {
+        "overdue": serializers.IntegerField(
+            allow_null=True, help_text="Customer e-mails failing for over an hour."
+        ),
+        "failing_since": serializers.DateTimeField(
+            allow_null=True, help_text="When the oldest of them first failed."
+        ),
+    },
+)
+
 
 class HealthApi(APIView):
-    """Database, cache and provider state, and whether it runs on simulators (mode); "degraded" in
-    sandbox; 503 when the database is down."""
+    """Database, cache and provider state, whether it runs on simulators (mode) and customer e-mails
+    failing for over an hour; "degraded" in sandbox or with such e-mails; 503 when the database is down."""
 
     @extend_schema(
         responses={
@@ -31,6 +43,7 @@ class HealthApi(APIView):
                     "apis": serializers.DictField(child=serializers.JSONField()),
                     "circuit_breakers": serializers.DictField(child=serializers.CharField()),
                     "mode": _MODE,
+                    "emails": _EMAILS,
                 },
             ),
             (503, "application/json"): inline_serializer(
@@ -42,6 +55,7 @@ class HealthApi(APIView):
                     "cache": serializers.CharField(),
                     "apis": serializers.DictField(child=serializers.JSONField()),
                     "mode": _MODE,
+                    "emails": _EMAILS,
                 },
             ),
         }
@@ -56,5 +70,6 @@ class HealthApi(APIView):
             "cache": report.cache,
             "circuit_breakers": report.circuit_breakers,
             "mode": report.mode,
+            "emails": {**report.emails, "failing_since": iso_utc(report.emails["failing_since"])},
         }
         return Response(body, status=503 if report.status == "unhealthy" else 200)
