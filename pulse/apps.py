@@ -7,12 +7,10 @@ class PulseConfig(AppConfig):
     verbose_name = "eSIM status and renewals"
 
     def ready(self) -> None:
-        # System checks for `manage.py check --deploy` (docs/reliability.md).
-        from pulse import checks  # noqa: F401
-
-        # Customer e-mails follow committed order transitions (pulse.services.emails).
-        from pulse import metrics
+        # `checks`: system checks for `manage.py check --deploy` (docs/reliability.md).
+        from pulse import checks, metrics  # noqa: F401
         from pulse.services import emails, order_state
 
+        # Customer e-mails follow committed order transitions (pulse.services.emails).
         order_state.on_transition(emails.on_order_transition)
         metrics.install()  # Prometheus counters subscribe to the provider hooks
