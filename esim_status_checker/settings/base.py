@@ -288,6 +288,10 @@ TRAVELROAM_API_KEY = env_str("TRAVELROAM_API_KEY")
 TRAVELROAM_CLIENT_SECRET = env_str("TRAVELROAM_CLIENT_SECRET")
 # TravelRoam prices its catalogue in the account's currency, which the API does not name.
 TRAVELROAM_ACCOUNT_CURRENCY = env_str("TRAVELROAM_ACCOUNT_CURRENCY", "USD").upper()
+# A TravelRoam eSIM's network location (operator and country where it last attached) changes rarely:
+# each process re-reads it at most this often (seconds; 0 = on every check). Status and usage are
+# always read live.
+TRAVELROAM_LOCATION_MAX_AGE = env_float("TRAVELROAM_LOCATION_MAX_AGE", 300.0)
 
 _ANY_PROVIDER_CREDENTIAL = any(
     (AIRHUB_USERNAME, AIRHUB_PASSWORD, ESIMCARD_EMAIL, ESIMCARD_PASSWORD, TRAVELROAM_API_KEY)

@@ -99,7 +99,10 @@ def _build(name: str, credentials: dict[str, str]) -> ProviderClient | None:
 def _options(name: str) -> dict:
     """Per-provider client options from settings."""
     if name == TRAVELROAM:
-        return {"currency": settings.TRAVELROAM_ACCOUNT_CURRENCY}
+        return {
+            "currency": settings.TRAVELROAM_ACCOUNT_CURRENCY,
+            "location_max_age": settings.TRAVELROAM_LOCATION_MAX_AGE,
+        }
     if name == ESIMCARD:
         return {"index_max_age": settings.PROVIDER_INDEX_MAX_AGE}
     return {"history_ttl": settings.PROVIDER_INDEX_MAX_AGE}
