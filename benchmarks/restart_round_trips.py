@@ -27,14 +27,10 @@ import threading
 import time
 from pathlib import Path
 
+from stats import DEMO_ESIMS  # benchmarks/ is on the path: the script's own directory
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = Path(__file__).resolve().parent
-OWNERS = {
-    "8932042000010245583": "TravelRoam",
-    "8944000000000000100": "AirHub",
-    "8944000000000000209": "eSIMCard",
-    "8944000000000000506": "AirHub+TravelRoam",
-}
 DB = "esim_bench_rt"
 
 # One check in a fresh process, through the WSGI application exactly as gunicorn loads it.
@@ -142,12 +138,12 @@ def main() -> int:
             )
             infra.migrate_all({DB: env}, logs, roots={DB: tree})
             for _ in range(2):  # every eSIM known in the database, as before a restart
-                for iccid in OWNERS:
+                for iccid in DEMO_ESIMS:
                     first_check(tree, env, iccid)
             time.sleep(3 * rtt)  # searches finished after the answers are remembered too
             print(f"\n{label}: first check after a restart (fresh process, empty cache, database kept)")
             for _ in range(args.rounds):
-                for iccid, owner in OWNERS.items():
+                for iccid, owner in DEMO_ESIMS.items():
                     backends.flush_cache()
                     sim.take()
                     result = first_check(tree, env, iccid)

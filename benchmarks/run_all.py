@@ -41,18 +41,13 @@ import baseline  # noqa: E402
 import first_checks  # noqa: E402
 import infra  # noqa: E402
 from loadgen import CHECK_PATH, HEALTH_PATH, WRK, CheckClient, Sample, load_run, summarize  # noqa: E402
-from stats import PROVIDERS, by_label, per_check, sample_problems, stats_delta  # noqa: E402
+from stats import DEMO_ESIMS, PROVIDERS, by_label, per_check, sample_problems, stats_delta  # noqa: E402
 
 from providers.sandbox.filler import AIRHUB_PREFIX, ESIMCARD_PREFIX, TRAVELROAM_PREFIX  # noqa: E402
 from providers.sandbox.iccids import make_iccid  # noqa: E402
 
 # The four demo ICCIDs of providers/sandbox/README.md used for warm, cached, throughput and scaling.
-WARM_ICCIDS = {
-    "8932042000010245583": "TravelRoam",
-    "8944000000000000100": "AirHub",
-    "8944000000000000209": "eSIMCard",
-    "8944000000000000506": "AirHub+TravelRoam",
-}
+WARM_ICCIDS = DEMO_ESIMS
 # Cold: twelve distinct ICCIDs (demo + synthetic filler) across the three providers.
 COLD_ICCIDS = {
     "8932042000010245583": "TravelRoam",

@@ -8,6 +8,13 @@ from typing import Any
 from loadgen import Sample, summarize
 
 PROVIDERS = ("airhub", "esimcard", "travelroam")
+# The four demo eSIMs of providers/sandbox/README.md, by owner: every per-owner figure uses them.
+DEMO_ESIMS = {
+    "8932042000010245583": "TravelRoam",
+    "8944000000000000100": "AirHub",
+    "8944000000000000209": "eSIMCard",
+    "8944000000000000506": "AirHub+TravelRoam",
+}
 
 
 def stats_delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
