@@ -555,11 +555,27 @@ def start_gunicorn(
             raise RuntimeError(f"gunicorn {name} exited:\n{log_tail(managed.log_path)}")
         try:
             if requests.get(url + READY_PATH, timeout=2).status_code == 200:
+                wait_until_booted(managed.proc.pid)
                 return Gunicorn(name, managed, url, port, workers, threads, env, root)
         except requests.RequestException:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"gunicorn {name} not ready after {timeout}s:\n{log_tail(managed.log_path)}")
+
+
+def wait_until_booted(pgid: int, *, timeout: float = 20.0, window: float = 0.25) -> None:
+    """Wait until every worker has booted: the first one answering does not mean the others are up.
+
+    A booting worker imports Django and warms up (about 0.3 s of CPU each); a check sent meanwhile
+    competes with that for the CPUs, which is the cost of starting processes, not of the check. Booted
+    means the process group used less than a tenth of a CPU over `window`, twice in a row.
+    """
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 2 and time.monotonic() < deadline:
+        before = group_cpu_seconds(pgid)
+        time.sleep(window)
+        quiet = quiet + 1 if group_cpu_seconds(pgid) - before < window / 10 else 0
 
 
 def restart_gunicorn(procs: Processes, server: Gunicorn, logs: Path) -> Gunicorn:

@@ -6,7 +6,7 @@ Starts, as real HTTP servers on 127.0.0.1 (every one killed at the end, also on 
 * two provider simulators (`python -m providers.sandbox`), each with `--latency-ms` (100) per provider
   request, so one provider round trip = 1 RTT: a "small" account (`--small`: 100 eSIMs and orders) used by
   every figure, and a "large" one (`--large`: 10,000) used by the scaling figure;
-* the project under gunicorn (gthread, `--workers` x `--threads`, default 4 x 8) three times:
+* the project under gunicorn (gthread, `--workers` x `--threads`, default 4 x 16) three times:
   A "cached"   STATUS_CACHE_SECONDS=600               -> small simulator   (cached checks, health)
   B "uncached" STATUS_CACHE_SECONDS=0                  -> small simulator   (cold and warm checks)
   C "large"    STATUS_CACHE_SECONDS=0                  -> large simulator   (scaling), own database
@@ -89,7 +89,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--small", type=int, default=100, help="eSIMs and orders of the small account")
     parser.add_argument("--large", type=int, default=10000, help="eSIMs and orders of the large account")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (PostgreSQL + Redis)")
-    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    # 16, not 8: a warm check holds a thread ~1 RTT for ~4 ms of CPU, and gthread binds each keep-alive
+    # connection to one worker, so 32 connections spread unevenly over 4 x 8 threads queue behind busy
+    # threads long before the CPUs are busy (docs/performance.md, "Why 4 x 16").
+    parser.add_argument("--threads", type=int, default=16, help="gunicorn threads per worker")
     parser.add_argument("--duration", type=float, default=8.0, help="seconds per load run")
     parser.add_argument("--warm-checks", type=int, default=100, help="warm checks (latency and logins)")
     parser.add_argument("--cached-checks", type=int, default=200)
