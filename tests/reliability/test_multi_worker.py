@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import os
 import random
 import re
@@ -331,15 +332,20 @@ def workers(fresh: Stack) -> Iterator[list[Worker]]:
     """A connection to each of (at least two, ideally all) gunicorn workers."""
     found: dict[str, Worker] = {}
     spare: list[requests.Session] = []
-    for _ in range(60):
+    # Workers boot one after another (each imports and warms up the app), so the first connections can
+    # all reach the first one: with fewer than two found after 60 tries, keep trying for a while.
+    deadline = time.monotonic() + 30
+    for attempt in itertools.count(1):
         session = one_session()
         reply = send(fresh, "GET", "/api/esim/currency/supported/", session=session)
         if reply.pid in found:
             spare.append(session)
         else:
             found[reply.pid] = Worker(fresh, session, reply.pid)
-        if len(found) == WORKERS:
+        if len(found) == WORKERS or (attempt >= 60 and len(found) >= 2) or time.monotonic() > deadline:
             break
+        if attempt >= 60:
+            time.sleep(0.05)
     for session in spare:
         session.close()
     assert len(found) >= 2, "every new connection went to the same gunicorn worker"
