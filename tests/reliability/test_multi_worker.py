@@ -172,6 +172,9 @@ def app_environment(db_url: str, simulator: str, stripe: str, prefix: str) -> di
         "THROTTLE_CHECK": f"{THROTTLE_CHECK}/min",
         "PROVIDER_BREAKER_THRESHOLD": str(BREAKER_THRESHOLD),
         "PROVIDER_BREAKER_COOLDOWN": "600",
+        # Whole answers, as in settings/test.py: a provider still searching when the owner answered is
+        # waited for (so a failing one says error:unavailable, not error:pending, whatever the timing).
+        "STATUS_SEARCH_GRACE_SECONDS": "5",
         "ESIM_SANDBOX": "false",
         "AIRHUB_BASE_URL": f"{simulator}/airhub",
         "AIRHUB_USERNAME": creds["airhub"]["username"],
