@@ -195,6 +195,12 @@ CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]
 # ---------------------------------------------------------------------------------------------
 # Django REST framework and OpenAPI
 # ---------------------------------------------------------------------------------------------
+# Proxies in front of the app that append to X-Forwarded-For (pulse.client_ip): 0 = the client is
+# the connection's address and the header is ignored; N = the N-th address from the right.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(f"TRUSTED_PROXY_COUNT must be 0 or more, got {TRUSTED_PROXY_COUNT}")
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
@@ -204,8 +210,9 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["pulse.throttles.ScopedIpThrottle"],
-    # Proxies in front of the app whose X-Forwarded-For entries are trusted for the client IP.
-    "NUM_PROXIES": env_int("TRUSTED_PROXY_COUNT", 0) or None,
+    # The same rule as pulse.client_ip for any DRF code that reads it (0 = REMOTE_ADDR, never None:
+    # None would make DRF trust the whole client-controlled X-Forwarded-For header).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "EXCEPTION_HANDLER": "pulse.exception_handlers.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }

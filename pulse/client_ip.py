@@ -1,0 +1,54 @@
+"""The client's IP address, for rate limits and lock-outs: one rule for the whole service.
+
+`TRUSTED_PROXY_COUNT` says how many proxies in front of the app append to `X-Forwarded-For`:
+- 0 (the default): the client is the connection's peer, `REMOTE_ADDR`; the header is ignored, because
+  anyone can send it.
+- N >= 1: each trusted proxy appended the address it received the request from, so the N-th entry
+  from the right was written by the outermost trusted proxy and names the real client. Entries
+  further left were sent by the client and prove nothing. With fewer than N entries every entry was
+  written by a proxy, and the leftmost is the furthest one known.
+
+An entry that is not an IP address (garbage, "unknown", an empty slot) falls back to REMOTE_ADDR:
+never to a value the client made up. A port a proxy added ("1.2.3.4:5678", "[::1]:80") is dropped.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+UNKNOWN = "unknown"  # no peer address at all (e.g. a unix socket): one shared bucket, never a bypass
+
+
+def client_ip(request) -> str:
+    """The address rate limits and lock-outs count against (see the module docstring)."""
+    remote = _ip_or_none(request.META.get("REMOTE_ADDR", "")) or UNKNOWN
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if proxies <= 0:
+        return remote
+    entries = [entry.strip() for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    if entries == [""]:
+        return remote  # no proxy in front after all (a health probe, a direct connection)
+    chosen = entries[-min(proxies, len(entries))]
+    address = _ip_or_none(chosen)
+    if address is None:
+        logger.debug("X-Forwarded-For entry %r is not an IP address; using REMOTE_ADDR", chosen[:64])
+        return remote
+    return address
+
+
+def _ip_or_none(value: str) -> str | None:
+    """The canonical text of an IPv4/IPv6 address (a port or brackets removed), else None."""
+    value = value.strip()
+    if value.startswith("["):  # "[2001:db8::1]:443"
+        value = value[1 : value.find("]")] if "]" in value else ""
+    elif value.count(":") == 1:  # "203.0.113.7:5678"; a bare IPv6 address has several colons
+        value = value.split(":", 1)[0]
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        return None
