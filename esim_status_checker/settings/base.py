@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "pulse.middleware.RequestIdMiddleware",
+    "pulse.middleware.NulByteGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -203,7 +204,8 @@ if TRUSTED_PROXY_COUNT < 0:
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser, answering 400 malformed_json (not 500) for bodies nested too deeply.
+    "DEFAULT_PARSER_CLASSES": ["pulse.parsers.ApiJSONParser"],
     # The API is public by contract (the React frontend calls it without credentials);
     # staff work in the Django admin, which has its own session login.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
@@ -297,6 +299,9 @@ if PAYMENT_GATEWAY == "sandbox" and not DEBUG and not SANDBOX_PAYMENTS_ALLOWED:
         "PAYMENT_GATEWAY=sandbox takes no money and is refused when DEBUG=False. Set PAYMENT_GATEWAY=stripe "
         "with STRIPE_SECRET_KEY, or SANDBOX_PAYMENTS_ALLOWED=true for a CI or demo deployment."
     )
+# Largest payment webhook body accepted, bytes: Stripe events are a few KB; anything near this is
+# refused (413) from its Content-Length before it is read or its signature computed.
+PAYMENT_WEBHOOK_MAX_BYTES = env_int("PAYMENT_WEBHOOK_MAX_BYTES", 512 * 1024)
 # Checkout Session lifetime; Stripe accepts 30 minutes to 24 hours.
 STRIPE_CHECKOUT_EXPIRY_MINUTES = min(max(env_int("STRIPE_CHECKOUT_EXPIRY_MINUTES", 60), 30), 1440)
 # Read timeout of one Stripe API call, seconds (connect: the smaller of 3.05 and this).

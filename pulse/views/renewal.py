@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.db import transaction
 from django.utils.decorators import method_decorator
@@ -11,7 +13,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from pulse.exceptions import NotFound, PaymentNotCompleted
+from pulse.exceptions import NotFound, PayloadTooLarge, PaymentNotCompleted
 from pulse.formatting import iso_utc
 from pulse.models import OrderStatus, RenewalOrder
 from pulse.serializers import ErrorSerializer
@@ -27,6 +29,8 @@ from pulse.views.renewal_serializers import (
     OrderSerializer,
     order_dict,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class RenewalOptionsApi(APIView):
@@ -251,6 +255,21 @@ class PaymentWebhookApi(APIView):
         },
     )
     def post(self, request):
+        _refuse_an_oversized_webhook(request)
         # InvalidSignature becomes 400 in the exception handler; nothing is stored for it.
         result = payment_webhook_receive(body=request.body, signature=request.headers.get("Stripe-Signature"))
         return Response({"result": result})
+
+
+def _refuse_an_oversized_webhook(request) -> None:
+    """Refuse from the declared length, before the body is read or its signature computed. Django
+    reads no more than Content-Length, so a body without one is empty and fails the signature."""
+    limit = settings.PAYMENT_WEBHOOK_MAX_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        # A real event this large would be retried by the gateway for days: say so where staff look.
+        logger.warning("webhook body of %d bytes refused (PAYMENT_WEBHOOK_MAX_BYTES=%d)", declared, limit)
+        raise PayloadTooLarge(details=f"Webhook bodies are limited to {limit} bytes.")
