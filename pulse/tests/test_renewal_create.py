@@ -3,6 +3,7 @@ and the Stripe Checkout Session request (against the in-repo fake Stripe server)
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 import pytest
@@ -73,7 +74,7 @@ def test_the_frontend_body_is_charged_at_the_server_price(api):
     assert (order.bundle_code, order.bundle_name, order.duration_days) == (SEED_BUNDLE, SEED_BUNDLE_NAME, 7)
     assert (order.amount, order.currency) == (SERVER_PRICE, "USD")
     assert (order.provider_cost, order.provider_cost_currency) == (Decimal("1.23"), "USD")
-    assert order.client_request == FRONTEND_BODY
+    assert order.client_request == {**FRONTEND_BODY, "amount": "10.00"}  # as validated
     assert (order.gateway, order.checkout_session_id) == ("sandbox", session.session_id)
     assert (session.amount_minor, session.currency, session.client_reference_id) == (
         SERVER_PRICE_MINOR,
@@ -83,6 +84,36 @@ def test_the_frontend_body_is_charged_at_the_server_price(api):
     assert (session.success_url, session.cancel_url) == (SUCCESS_URL, CANCEL_URL)
     assert charges(order) == [("CHARGE", "PENDING", SERVER_PRICE, session.session_id)]
     assert top_ups() == []
+
+
+def test_only_the_known_fields_of_the_body_are_kept_with_the_order(api):
+    response = create(api, pad="x" * 2_000_000, nested={"deep": ["list"]}, bundle=SEED_BUNDLE)
+
+    assert response.status_code == 201
+    order = order_of(response.json()["order"]["order_id"])
+    assert order.client_request == {**FRONTEND_BODY, "amount": "10.00", "bundle": SEED_BUNDLE}
+    assert len(json.dumps(order.client_request)) < 1000
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("plan_name", "x" * 256),
+        ("package_name", "x" * 256),
+        ("order_sim_id", "x" * 256),
+        ("country_code", "x" * 9),
+        ("renewal_days", 10**12),
+        ("amount", "1" * 40),
+        ("provider", ["AIRHUB"]),
+    ],
+)
+def test_a_known_field_out_of_bounds_is_refused_and_nothing_is_stored(api, field, value):
+    response = create(api, **{field: value})
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_input"
+    assert list(response.json()["fields"]) == [field]
+    assert not RenewalOrder.objects.exists()
 
 
 def test_the_order_row_exists_before_the_checkout_session_is_opened(api, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
@@ -90,7 +91,7 @@ class RenewalCreateApi(APIView):
 
     class RenewalCreateInputSerializer(serializers.Serializer):
         # The published frontend's body, accepted exactly as it sends it. Only iccid, currency,
-        # bundle, expected_price and the e-mail are used; the rest is kept with the order as sent.
+        # bundle, expected_price and the e-mail are used; the known fields are kept with the order.
         iccid = serializers.CharField(required=False, allow_blank=True, max_length=64)
         currency = serializers.CharField(required=False, allow_blank=True, max_length=8)
         bundle = serializers.CharField(required=False, allow_blank=True, max_length=128)
@@ -111,7 +112,7 @@ class RenewalCreateApi(APIView):
         amount = serializers.DecimalField(
             required=False, allow_null=True, max_digits=12, decimal_places=2, help_text="Legacy; ignored."
         )
-        renewal_days = serializers.IntegerField(required=False, allow_null=True)
+        renewal_days = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=3650)
         country_code = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=8)
 
     @extend_schema(
@@ -136,7 +137,7 @@ class RenewalCreateApi(APIView):
             bundle_code=values.get("bundle", ""),
             expected_price=values.get("expected_price"),
             customer_email=values.get("customer_email") or values.get("email") or "",
-            client_request=_as_sent(request.data),
+            client_request=_client_request(values),
             site_url=request.build_absolute_uri("/").rstrip("/"),
         )
         order = result.order
@@ -154,12 +155,31 @@ class RenewalCreateApi(APIView):
         return Response(body, status=201)
 
 
-def _as_sent(data) -> dict:
-    """The client's body as JSON-safe values, for the record (never used to decide anything)."""
+# What the published frontend sends, kept with the order for the record (never used to decide anything).
+# Only these keys, each validated (and so bounded) by the input serializer: an unknown key, however
+# large, is dropped. The e-mail has a column of its own.
+CLIENT_REQUEST_FIELDS = (
+    "iccid",
+    "provider",
+    "order_sim_id",
+    "plan_name",
+    "amount",
+    "currency",
+    "package_name",
+    "package_id",
+    "renewal_days",
+    "country_code",
+    "bundle",
+    "expected_price",
+)
+
+
+def _client_request(values: dict) -> dict:
+    """The known fields as validated, JSON-safe (decimals as strings)."""
     return {
-        str(key): value
-        for key, value in dict(data).items()
-        if isinstance(value, str | int | float | bool | None)
+        key: str(values[key]) if isinstance(values[key], Decimal) else values[key]
+        for key in CLIENT_REQUEST_FIELDS
+        if key in values
     }
 
 
