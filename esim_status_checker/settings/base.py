@@ -11,6 +11,7 @@ import warnings
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 
@@ -189,9 +190,14 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # Frontend and CORS
 # ---------------------------------------------------------------------------------------------
 FRONTEND_URL = env_str("FRONTEND_URL", "http://localhost:3000").rstrip("/")
+# Where this API's own pages live (the sandbox checkout page), e.g. https://api.example.com. Every
+# URL the service hands out is built from this or FRONTEND_URL, never from the request's Host header.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000" if DEBUG else "").rstrip("/")
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "http://localhost:3000")
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]
+# A browser client may name itself on create with Idempotency-Key (docs/renewals.md).
+CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key")
 
 # ---------------------------------------------------------------------------------------------
 # Django REST framework and OpenAPI

@@ -14,11 +14,12 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from pulse.exceptions import NotFound, PayloadTooLarge, PaymentNotCompleted
+from pulse.exceptions import InvalidInput, NotFound, PayloadTooLarge, PaymentNotCompleted
 from pulse.formatting import iso_utc
 from pulse.models import OrderStatus, RenewalOrder
 from pulse.serializers import ErrorSerializer
 from pulse.services.fulfilment import renewal_payment_sync
+from pulse.services.order_reuse import IDEMPOTENCY_KEY_MAX_LENGTH
 from pulse.services.order_state import PAID_STATES
 from pulse.services.renewal_options import option_dict, renewal_options
 from pulse.services.renewals import renewal_order_create
@@ -137,8 +138,8 @@ class RenewalCreateApi(APIView):
             bundle_code=values.get("bundle", ""),
             expected_price=values.get("expected_price"),
             customer_email=values.get("customer_email") or values.get("email") or "",
+            idempotency_key=_idempotency_key(request),
             client_request=_client_request(values),
-            site_url=request.build_absolute_uri("/").rstrip("/"),
         )
         order = result.order
         body = {
@@ -153,6 +154,15 @@ class RenewalCreateApi(APIView):
             "reused": result.reused,
         }
         return Response(body, status=201)
+
+
+def _idempotency_key(request) -> str:
+    """The requester's own key for "give me my open order back" (docs/renewals.md); bounded."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        message = f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."
+        raise InvalidInput(details=f"Idempotency-Key: {message}", fields={"Idempotency-Key": [message]})
+    return key
 
 
 # What the published frontend sends, kept with the order for the record (never used to decide anything).
