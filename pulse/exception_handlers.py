@@ -79,7 +79,8 @@ _PROVIDER_STATUS = {
 
 
 _GATEWAY_STATUS = {
-    payments.InvalidSignature: (400, "invalid_signature", "Webhook signature verification failed."),
+    # 403, not 400: the request is well formed, its credential (the signature) is refused.
+    payments.InvalidSignature: (403, "invalid_signature", "Webhook signature verification failed."),
     payments.CheckoutNotFound: (
         404,
         "session_not_found",

@@ -246,6 +246,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every currency field lists the same sale currencies: one component for them.
+    "ENUM_NAME_OVERRIDES": {"CurrencyEnum": "pulse.views.input_fields.sale_currency_codes"},
 }
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from providers.iccid import mask_iccid
-from pulse.exceptions import InvalidInput, PaymentGatewayUnavailable, PriceChanged, UpstreamRejected
+from pulse.exceptions import Conflict, PaymentGatewayUnavailable, PriceChanged, UpstreamRejected
 from pulse.models import OrderStatus, PaymentTransaction, RenewalOrder
 from pulse.payments import CheckoutRequest, GatewayError, GatewayUnavailable, get_gateway
 from pulse.services import order_reuse, order_state
@@ -35,7 +35,10 @@ class NoSamePlanBundle(NoRenewalOptions):
     default_message = "The current plan is no longer sold; choose a bundle from the renewal options."
 
 
-class UnknownBundle(InvalidInput):
+class UnknownBundle(Conflict):
+    """409 like price_changed: the bundle is not among this eSIM's options now (the catalogue may
+    have changed since the options were read); the request itself is well formed."""
+
     code = "invalid_bundle"
     default_message = "That bundle cannot renew this eSIM."
 

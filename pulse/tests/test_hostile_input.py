@@ -101,7 +101,7 @@ def test_a_webhook_within_its_limit_is_still_verified(client, quiet_log, setting
 
     response = post_raw(client, WEBHOOK, b"{" + b" " * 4000 + b"}", HTTP_STRIPE_SIGNATURE="t=1,v1=00")
 
-    assert_error(response, 400, "invalid_signature")
+    assert_error(response, 403, "invalid_signature")
 
 
 # --- bodies nested too deeply to parse -----------------------------------------------------------------

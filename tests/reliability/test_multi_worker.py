@@ -27,7 +27,6 @@ import ipaddress
 import os
 import random
 import re
-import subprocess
 import threading
 import time
 import uuid
@@ -93,15 +92,6 @@ def _require_redis():
     except redis.RedisError as exc:
         _unavailable(f"Redis is not reachable at {REDIS_URL} ({type(exc).__name__}); needed for shared state")
     return client
-
-
-def _gunicorn_options() -> list[str]:
-    # gunicorn 25+ opens a control socket in ~/.gunicorn by default; two test runs (or a benchmark)
-    # would fight over it. Older versions have neither the socket nor the flag.
-    help_text = subprocess.run(
-        [servers.GUNICORN, "--help"], capture_output=True, text=True, timeout=30
-    ).stdout
-    return ["--no-control-socket"] if "--no-control-socket" in help_text else []
 
 
 @dataclass
@@ -263,7 +253,7 @@ def running_stack(
                 [
                     servers.GUNICORN, "esim_status_checker.wsgi:application",
                     "-w", str(workers), "--threads", "4", "-b", f"127.0.0.1:{port}",
-                    "--keep-alive", "120", "--graceful-timeout", "5", *_gunicorn_options(),
+                    "--keep-alive", "120", "--graceful-timeout", "5", *servers.gunicorn_options(),
                     "--access-logfile", str(access_log),
                     "--access-logformat", '%(p)s %({x-test-id}i)s %(s)s "%(r)s"',
                 ],
