@@ -29,6 +29,7 @@ from pulse.tests.renewal_helpers import (  # noqa: F401 - the *_fixture names re
     api_fixture,
     charges,
     create,
+    create_as,
     fake_stripe_server_fixture,
     order_of,
     renewal_env_fixture,
@@ -414,10 +415,6 @@ def test_a_failed_checkout_does_not_block_the_requesters_next_create(api, stripe
     assert retry.status_code == 201
     assert retry.json()["reused"] is False
     assert sorted(RenewalOrder.objects.values_list("status", flat=True)) == [S.CANCELLED, S.PENDING]
-
-
-def create_as(api, *, headers: dict | None = None, **body):
-    return api.post("/api/esim/renewal/create/", {**FRONTEND_BODY, **body}, format="json", **(headers or {}))
 
 
 # --- Stripe Checkout --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from pulse.tests.renewal_helpers import (  # noqa: F401 - the *_fixture names re
     charges,
     confirm,
     create,
+    create_as,
     create_order,
     order_of,
     post_webhook,
@@ -204,9 +205,3 @@ def test_customers_creating_at_the_same_moment_each_get_their_own_order():
     assert len({payload["order"]["order_id"] for _status, payload in results}) == 6
     for (_status, payload), email in zip(results, emails, strict=True):
         assert order_of(payload["order"]["order_id"]).customer_email == email  # each answer is its own
-
-
-def create_as(client: APIClient, *, headers: dict | None = None, **body):
-    return client.post(
-        "/api/esim/renewal/create/", {**FRONTEND_BODY, **body}, format="json", **(headers or {})
-    )
