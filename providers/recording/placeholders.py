@@ -9,6 +9,7 @@ a fake reveals nothing about its original (hashing a 4-digit PIN would be revers
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 import string
@@ -20,6 +21,8 @@ ICCID_PATTERN = re.compile(r"(?<!\d)89\d{16,20}(?!\d)")
 UUID_PATTERN = re.compile(r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b")
 EMAIL_PATTERN = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
 FAKE_EMAIL_DOMAIN = "example.com"
+_MARKED_ATTEMPTS = 3
+_ATTEMPTS = 50  # past this (a one-letter secret), two values may share a fake: still no leak
 
 
 def luhn_digit(payload: str) -> str:
@@ -42,6 +45,32 @@ def fake_digits(length: int, serial: int) -> str:
     """A `length`-digit number starting with 9 (no leading zero, so it survives int())."""
     body = str(serial)
     return "9" + body.rjust(length - 1, "0") if len(body) < length else body
+
+
+def _letters(serial: int) -> str:
+    """The serial in base 26 (a, b, ... z, ba, ...)."""
+    out = ""
+    while True:
+        serial, digit = divmod(serial, 26)
+        out = string.ascii_lowercase[digit] + out
+        if serial == 0:
+            return out
+
+
+def fake_marked(value: str, serial: int) -> str:
+    """Same length and pattern, spelled so nobody (and no secret scanner) takes it for a real one:
+    letters from "fake<serial in letters>", digits from the serial, punctuation kept."""
+    letters, digits = itertools.cycle("fake" + _letters(serial)), itertools.cycle(str(serial))
+    out = []
+    for char in value:
+        if char.isascii() and char.isdigit():
+            out.append(next(digits))
+        elif char.isascii() and char.isalpha():
+            letter = next(letters)
+            out.append(letter.upper() if char.isupper() else letter)
+        else:
+            out.append(char)
+    return "".join(out)
 
 
 def fake_like(value: str, serial: int) -> str:
@@ -79,9 +108,9 @@ class FakeBook:
             known = self._fakes.get(real)
             if known is not None:
                 return known
-            while True:
+            for attempt in range(_ATTEMPTS):
                 self._serial += 1
-                candidate = self._make(real, self._serial)
+                candidate = self._make(real, self._serial, marked=attempt < _MARKED_ATTEMPTS)
                 if candidate != real and candidate not in self._taken and candidate not in self._fakes:
                     break
             self._fakes[real] = candidate
@@ -102,7 +131,7 @@ class FakeBook:
             return sorted(self._fakes.items(), key=lambda pair: -len(pair[0]))
 
     @staticmethod
-    def _make(real: str, serial: int) -> str:
+    def _make(real: str, serial: int, *, marked: bool) -> str:
         if ICCID_PATTERN.fullmatch(real):
             return fake_iccid(len(real), serial)
         if UUID_PATTERN.fullmatch(real):
@@ -111,4 +140,5 @@ class FakeBook:
             return fake_digits(len(real), serial) if real[0] != "0" else fake_like(real, serial)
         if EMAIL_PATTERN.fullmatch(real):
             return f"person{serial}@{FAKE_EMAIL_DOMAIN}"
-        return fake_like(real, serial)
+        # Marked fakes can collide for values with few letters and digits; random ones then.
+        return fake_marked(real, serial) if marked else fake_like(real, serial)
