@@ -7,7 +7,8 @@
 
 What each provider is asked (every call goes through the client's own code, so the recording is what
 the clients really send): the smoke probe, a lookup of every ICCID, the whole catalogue, then the
-read-only extras that settle open questions (AirHub's renewal history, eSIMCard's top-up availability).
+read-only extras that settle open questions (AirHub's renewal history, eSIMCard's top-up availability,
+the eSIMs of TravelRoam orders named by the caller).
 Redaction runs twice over the whole run: the first pass learns every id and secret, the second writes,
 so an order id quoted in an earlier message is replaced as surely as the one under `orderId`.
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 import requests
 
-from providers.base import AIRHUB, ESIMCARD, EsimRecord, ProviderClient, TopUpRequest
+from providers.base import AIRHUB, ESIMCARD, TRAVELROAM, EsimRecord, ProviderClient, TopUpRequest
 from providers.errors import ProviderError
 from providers.iccid import mask_iccid, normalize_iccid
 from providers.recording.capture import Recorder, RecordingRefused
@@ -73,8 +74,17 @@ class RecordingSession:
         self._base_paths[provider] = requests.utils.urlparse(base_url).path.rstrip("/")
         self.recorder.attach(provider, session, base_url)
 
-    def run(self, provider: str, client: ProviderClient, iccids: list[str]) -> list[dict[str, Any]]:
-        """Every read-only question for one provider; returns the steps (raw, not yet redacted)."""
+    def run(
+        self,
+        provider: str,
+        client: ProviderClient,
+        iccids: list[str],
+        *,
+        order_references: tuple[str, ...] = (),
+    ) -> list[dict[str, Any]]:
+        """Every read-only question for one provider; returns the steps (raw, not yet redacted).
+
+        `order_references` are TravelRoam orders whose eSIMs to read (`getesimassignments`)."""
         wanted = [normalize_iccid(iccid) for iccid in iccids]
         outcome, result = _outcome(client.probe)
         steps = [_step("probe", outcome, result)]
@@ -92,6 +102,11 @@ class RecordingSession:
         extra = {"bundles": len(result)} if outcome == "ok" else {}
         steps.append(_step("catalogue", outcome, result, **extra))
         steps += self._extras(provider, client, found)
+        if provider == TRAVELROAM:
+            for reference in order_references:
+                outcome, result = _outcome(lambda r=reference: client.assignments(r))
+                extra = {"esims": len(result)} if outcome == "ok" else {}
+                steps.append(_step("order_assignments", outcome, result, order_reference=reference, **extra))
         self._runs[provider] = (provider, wanted, steps)
         return steps
 

@@ -3,8 +3,8 @@
 A `responses` transport answers each request the clients make with the recorded answer to the same
 request (method, path, query and, except for logins, body), whatever order the clients ask in. The
 clock is the recording's, so date windows, "expired" and `last_updated` come out as they did then.
-What the code makes of it, the unified answer per ICCID plus each provider's parsed catalogue, is
-compared with `expected.json` beside the recording.
+What the code makes of it (the unified answer per ICCID, each provider's parsed catalogue and the
+eSIMs of any TravelRoam order read) is compared with `expected.json` beside the recording.
 
 Regenerate the expected answers deliberately (after a parser change you mean to make) with:
 
@@ -32,7 +32,7 @@ import time_machine
 from django.db import transaction
 from django.test import override_settings
 
-from providers.base import PROVIDER_NAMES
+from providers.base import PROVIDER_NAMES, TRAVELROAM
 from providers.errors import ProviderError
 from providers.recording.allowlist import allowed_endpoint
 from providers.recording.capture import relative_path
@@ -135,6 +135,19 @@ def _catalogue(provider: str) -> Any:
     return json.loads(json.dumps([dataclasses.asdict(bundle) for bundle in bundles], default=str))
 
 
+def _assignments(reference: str) -> Any:
+    client = provider_client(TRAVELROAM)
+    try:
+        return client.assignments(reference) if client is not None else []
+    except ProviderError as exc:
+        return {"error": exc.code, "message": exc.message}
+
+
+def _order_references(transport: ReplayTransport) -> list[str]:
+    steps = transport.manifests.get(TRAVELROAM, {}).get("steps", [])
+    return [step["order_reference"] for step in steps if step.get("call") == "order_assignments"]
+
+
 def replay(folders: list[Path]) -> dict[str, Any]:
     """What the code makes of these recordings (folders of one recording run, one per provider)."""
     transport = ReplayTransport(folders)
@@ -145,14 +158,20 @@ def replay(folders: list[Path]) -> dict[str, Any]:
         "STATUS_NOT_FOUND_CACHE_SECONDS": 0,
         "PROVIDER_BREAKER_THRESHOLD": 10**6,  # a recorded failure must not silence the next lookup
     }
-    lookups, catalogues = {}, {}
+    lookups: dict[str, Any] = {}
     with time_machine.travel(_recorded_at(transport), tick=False), transport.active():
         for iccid in iccids:
             with override_settings(**quiet, **_provider_settings(transport)):
                 lookups[iccid] = lookup_answer(iccid)
         with override_settings(**quiet, **_provider_settings(transport)):
             catalogues = {provider: _catalogue(provider) for provider in sorted(transport.manifests)}
-    return {"lookups": lookups, "catalogue": catalogues, "unanswered": transport.unanswered}
+            assignments = {reference: _assignments(reference) for reference in _order_references(transport)}
+    return {
+        "lookups": lookups,
+        "catalogue": catalogues,
+        "assignments": assignments,
+        "unanswered": transport.unanswered,
+    }
 
 
 def compare_with_expected(folder: Path, actual: dict[str, Any]) -> None:

@@ -52,7 +52,12 @@ def credential_settings() -> dict[str, str]:
 
 
 def provider_recording_run(
-    *, root: Path, iccids: Iterable[str], providers: Iterable[str] = PROVIDER_NAMES, label: str | None = None
+    *,
+    root: Path,
+    iccids: Iterable[str],
+    providers: Iterable[str] = PROVIDER_NAMES,
+    label: str | None = None,
+    order_references: Iterable[str] = (),
 ) -> RecordingReport:
     """Record every configured provider in `providers`; raises RecordingLeak before writing anything."""
     source = "sandbox" if settings.ESIM_SANDBOX else "live"
@@ -60,7 +65,10 @@ def provider_recording_run(
     report = RecordingReport()
     for name in providers:
         client = build_client(name, client_cache=MemoryCache(), prepare_session=partial(session.attach, name))
-        report.steps[name] = None if client is None else session.run(name, client, list(iccids))
+        if client is None:
+            report.steps[name] = None
+            continue
+        report.steps[name] = session.run(name, client, list(iccids), order_references=tuple(order_references))
     report.refused = list(session.recorder.refused)
     if any(steps is not None for steps in report.steps.values()):
         default_label = "sandbox" if source == "sandbox" else ""

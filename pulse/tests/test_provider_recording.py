@@ -13,6 +13,7 @@ import time_machine
 from django.core.management import CommandError, call_command
 from django.test import override_settings
 
+from providers.base import TRAVELROAM, TopUpRequest
 from providers.iccid import validate_iccid
 from providers.recording import session as recording_session
 from providers.recording.fixture import MANIFEST, recording_folders
@@ -20,6 +21,7 @@ from providers.recording.redact import Redactor
 from providers.sandbox import DEMO_ICCIDS, SANDBOX_CREDENTIALS
 from providers.sandbox.wsgi import Response
 from providers.tests.recording_replay import lookup_answer, replay
+from pulse.services.providers import provider_client
 from pulse.services.recordings import provider_recording_run
 from pulse.tests.http_sandbox_helpers import http_sandbox
 
@@ -148,14 +150,19 @@ def test_a_credential_that_escapes_redaction_stops_the_whole_recording(tmp_path,
 
 
 def test_the_sandbox_recording_replays_to_the_answers_of_a_live_check(tmp_path):
-    with time_machine.travel(NOW, tick=False), http_sandbox():
+    with time_machine.travel(NOW, tick=False), http_sandbox() as (world, _):
+        travelroam = provider_client(TRAVELROAM)
+        bundle = next(iter(world.data.tr_bundles))
+        order = travelroam.top_up(TopUpRequest(DEMO_ICCIDS["travelroam_queued_spain"], "", bundle, "REN-1"))
         live = {iccid: lookup_answer(iccid) for iccid in ICCIDS}
-        report = provider_recording_run(root=tmp_path, iccids=ICCIDS)
-    assert {name: steps is not None for name, steps in report.steps.items()} == dict.fromkeys(
-        report.steps, True
-    )
+        live_assignments = {order.reference: travelroam.assignments(order.reference)}
+        report = provider_recording_run(root=tmp_path, iccids=ICCIDS, order_references=[order.reference])
+    assert all(steps is not None for steps in report.steps.values())
     replayed = replay(report.folders)
     assert replayed["unanswered"] == []
+    assert replayed["assignments"] == report.redactor.known(live_assignments)
+    (rows,) = replayed["assignments"].values()
+    assert [row["iccid"] for row in rows] == [report.redactor.known(DEMO_ICCIDS["travelroam_queued_spain"])]
     expected = report.redactor.known(live)
     assert list(replayed["lookups"]) == list(expected)  # the same ICCIDs, faked the same way
     assert replayed["lookups"] == expected

@@ -32,6 +32,13 @@ def add_record_arguments(parser) -> None:
         help="with --record: only this provider (repeatable; default: every configured one)",
     )
     parser.add_argument(
+        "--order-reference",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="with --record: a TravelRoam order reference whose eSIMs to read (repeatable)",
+    )
+    parser.add_argument(
         "--label", help="with --record: folder suffix after the date (default: none; sandbox: 'sandbox')"
     )
 
@@ -49,6 +56,7 @@ def record(command: BaseCommand, options: dict) -> None:
             iccids=iccids,
             providers=options["provider"] or ["airhub", "esimcard", "travelroam"],
             label=options["label"],
+            order_references=options["order_reference"],
         )
     except RecordingLeak as exc:
         raise CommandError(f"{exc}. Nothing was written; please report this redaction gap.") from exc
@@ -66,5 +74,6 @@ def record(command: BaseCommand, options: dict) -> None:
 
 def _describe(step: dict) -> str:
     iccid = f" {mask_iccid(step['iccid'])}" if step.get("iccid") else ""
-    extra = f" ({step['bundles']} bundles)" if "bundles" in step else ""
+    counts = [f"{step[key]} {key}" for key in ("bundles", "esims") if key in step]
+    extra = f" ({', '.join(counts)})" if counts else ""
     return f"{step['call']}{iccid} {step['outcome']}{extra}"
