@@ -42,6 +42,19 @@ def test_recordings_are_one_folder_per_provider_and_date(folder):
     assert all(exchange.provider == manifest["provider"] for exchange in exchanges)
 
 
+def test_every_unverified_shape_in_the_code_names_what_settles_it():
+    """Each `Unverified` comment says which recording would settle it (or that none can)."""
+    silent = []
+    for path in sorted(Path(__file__).parents[1].rglob("*.py")):
+        if "tests" in path.parts:
+            continue
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines):
+            if "Unverified" in line and "record" not in " ".join(lines[number : number + 4]).lower():
+                silent.append(f"{path.name}:{number + 1}")
+    assert silent == []
+
+
 @pytest.mark.django_db
 def test_a_changed_answer_fails_with_a_readable_diff(tmp_path, monkeypatch):
     monkeypatch.delenv(UPDATE_ENV, raising=False)
