@@ -80,7 +80,8 @@ SECRET, ACTIVATION, PERSON, IDENTIFIER, PLAIN = "secret", "activation", "person"
 _LPA_RAW = re.compile(r"(LPA:1\$[^$\s\"'&<>]*\$)([^$\s\"'&<>]+)", re.IGNORECASE)
 _LPA_ENCODED = re.compile(r"(LPA%3A1%24(?:(?!%24)[^\s\"'&<>])*%24)([A-Za-z0-9._\-]+)", re.IGNORECASE)
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]{4,}\.[A-Za-z0-9_\-]*")
-_BEARER = re.compile(r"\b(Bearer\s+)([^\s\"',]+)", re.IGNORECASE)
+# A bearer token, not a challenge parameter such as `Bearer error="invalid_token"`.
+_BEARER = re.compile(r"\b(Bearer\s+)([A-Za-z0-9\-._~+/|]{8,}=*)(?![A-Za-z0-9\-._~+/|=\"])", re.IGNORECASE)
 _LONG_DIGITS = re.compile(r"(?<![A-Za-z0-9])\d{6,}(?![A-Za-z0-9])")
 _NON_ALNUM = re.compile(r"[^a-z0-9]")
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*")

@@ -62,6 +62,12 @@ def test_a_token_gets_the_same_fake_in_the_answer_and_in_later_headers():
     assert r.text(f"token {token} expired") == f"token {fake} expired"
 
 
+def test_an_authentication_challenge_header_stays_readable():
+    r = redactor()
+    assert r.header("WWW-Authenticate", 'Bearer error="invalid_token"') == 'Bearer error="invalid_token"'
+    assert r.header("Authorization", "Bearer abc.def-ghi_jkl==") != "Bearer abc.def-ghi_jkl=="
+
+
 def test_credentials_are_replaced_wherever_they_appear():
     r = redactor()
     answer = r.json({"message": f"Welcome {USERNAME}, your password {PASSWORD} is weak", "note": API_KEY})

@@ -7,6 +7,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from providers.base import PROVIDER_NAMES
 from providers.iccid import IccidError, mask_iccid, validate_iccid
 from providers.recording.scan import RecordingLeak
 from pulse.services.recordings import provider_recording_run
@@ -28,7 +29,7 @@ def add_record_arguments(parser) -> None:
     parser.add_argument(
         "--provider",
         action="append",
-        choices=["airhub", "esimcard", "travelroam"],
+        choices=PROVIDER_NAMES,
         help="with --record: only this provider (repeatable; default: every configured one)",
     )
     parser.add_argument(
@@ -54,7 +55,7 @@ def record(command: BaseCommand, options: dict) -> None:
         report = provider_recording_run(
             root=Path(options["record"]),
             iccids=iccids,
-            providers=options["provider"] or ["airhub", "esimcard", "travelroam"],
+            providers=options["provider"] or PROVIDER_NAMES,
             label=options["label"],
             order_references=options["order_reference"],
         )
