@@ -55,7 +55,8 @@ class RawExchange:
     elapsed_ms: int
 
     def redact(self, redactor: Redactor) -> Exchange:
-        body, body_text = _decode(self.content, redactor)
+        content_type = next((v for k, v in self.response_headers.items() if k.lower() == "content-type"), "")
+        body, body_text = _decode(self.content, redactor, content_type)
         request_body, request_text = _decode(self.request_body, redactor)
         return Exchange(
             provider=self.provider,
@@ -78,8 +79,9 @@ def _redact_value(redactor: Redactor, name: str, value: str) -> str:
     return str(redactor.json(value, key=name))
 
 
-def _decode(content: bytes, redactor: Redactor) -> tuple[Any, str | None]:
-    """(redacted JSON, None) for a JSON body, (None, redacted text) for anything else."""
+def _decode(content: bytes, redactor: Redactor, content_type: str = "") -> tuple[Any, str | None]:
+    """(redacted JSON, None) for a JSON body, (None, redacted text) for anything else: CSV by column,
+    other text by pattern."""
     if not content:
         return None, None
     try:
@@ -87,9 +89,10 @@ def _decode(content: bytes, redactor: Redactor) -> tuple[Any, str | None]:
     except (ValueError, UnicodeDecodeError):
         pass
     try:
-        return None, redactor.text(content.decode("utf-8"))
+        text = content.decode("utf-8")
     except UnicodeDecodeError:
         return None, f"<{len(content)} bytes of binary content, not recorded>"
+    return None, redactor.csv(text) if "csv" in content_type.lower() else redactor.text(text)
 
 
 def _headers(redactor: Redactor, headers: Mapping[str, str], keep: frozenset[str]) -> dict[str, str]:

@@ -18,6 +18,8 @@ The environment's credentials are known up front, so they are replaced wherever 
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -139,6 +141,20 @@ class Redactor:
     def text(self, text: str) -> str:
         """Free text (a message, a URL, a non-JSON body): pattern and known-value rules only."""
         return self._text(text)
+
+    def csv(self, text: str) -> str:
+        """A CSV answer (eSIM Go's default for assignments): each cell by its column's name."""
+        rows = list(csv.reader(io.StringIO(text)))
+        if not rows:
+            return self._text(text)
+        header, out = rows[0], io.StringIO()
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow([self._text(name) for name in header])
+        for row in rows[1:]:
+            writer.writerow(
+                [self.json(cell, key=header[i] if i < len(header) else "") for i, cell in enumerate(row)]
+            )
+        return out.getvalue()
 
     def header(self, name: str, value: str) -> str:
         kind = kind_of(name, "")

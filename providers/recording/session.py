@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 
@@ -71,7 +72,7 @@ class RecordingSession:
 
     def attach(self, provider: str, session: requests.Session, base_url: str) -> None:
         """The `prepare_session` hook for a client's session: allow-list and capture."""
-        self._base_paths[provider] = requests.utils.urlparse(base_url).path.rstrip("/")
+        self._base_paths[provider] = urlsplit(base_url).path.rstrip("/")
         self.recorder.attach(provider, session, base_url)
 
     def run(
