@@ -30,6 +30,9 @@ from providers.recording.placeholders import EMAIL_PATTERN, ICCID_PATTERN, UUID_
 # Values at least this long are replaced wherever they occur inside other text; shorter ones only
 # when a whole string equals them (a 4-digit PIN must not rewrite every "2025" in the answer).
 SUBSTRING_MIN = 8
+# `known()` translates only values at least this long (ids, ICCIDs, UUIDs); see `_known_value`.
+KNOWN_MIN = 6
+SHORT = 4
 
 SECRET_KEYS = frozenset(
     {
@@ -175,19 +178,18 @@ class Redactor:
         if isinstance(value, bool) or not isinstance(value, int | str):
             return value
         if isinstance(value, int):
-            fake = self.book.get(str(value))
-            return int(fake) if fake is not None and fake.isdigit() else value
-        exact = self.book.get(value)
-        return (
-            exact if exact is not None else _TOKEN.sub(lambda m: self.book.get(m.group()) or m.group(), value)
-        )
+            fake = self._known_value(str(value))
+            return int(fake) if fake.isdigit() else value
+        exact = self.book.get(value) if len(value) >= SHORT else None
+        return exact if exact is not None else _TOKEN.sub(lambda m: self._known_value(m.group()), value)
+
+    def _known_value(self, value: str) -> str:
+        # Short values (a day count of 7, a user id of 30) stay: the same digits mean other things.
+        return (self.book.get(value) or value) if len(value) >= KNOWN_MIN else value
 
     def originals(self) -> dict[str, str]:
         """real value -> kind of every value replaced so far (for the final scan; never written)."""
         return dict(self._originals)
-
-    def substring_secrets(self) -> list[str]:
-        return list(self._substring_secrets)
 
     # --- rules --------------------------------------------------------------------------------------
 

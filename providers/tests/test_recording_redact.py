@@ -208,17 +208,20 @@ def test_known_translates_a_live_answer_without_faking_anything_new():
     r = redactor()
     fake_iccid_ = r.json({"iccid": ICCID})["iccid"]
     fake_order = r.json({"orderId": "4100100"})["orderId"]
+    r.json({"user": {"id": 30}})  # a short id: the same digits are a day count below
     live = {
         "iccid": ICCID,
         "order_sim_id": "4100100",
         "activation_code": "rsp.example.net",
         "plan": "Spain 3GB",
+        "duration_days": 30,
     }
     assert r.known(live) == {
         "iccid": fake_iccid_,
         "order_sim_id": fake_order,
         "activation_code": "rsp.example.net",
         "plan": "Spain 3GB",
+        "duration_days": 30,
     }
 
 
