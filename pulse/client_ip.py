@@ -5,8 +5,9 @@
   anyone can send it.
 - N >= 1: each trusted proxy appended the address it received the request from, so the N-th entry
   from the right was written by the outermost trusted proxy and names the real client. Entries
-  further left were sent by the client and prove nothing. With fewer than N entries every entry was
-  written by a proxy, and the leftmost is the furthest one known.
+  further left were sent by the client and prove nothing. A header with fewer than N entries did not
+  pass through our proxies as configured (e.g. a client talking to the app directly, header and all):
+  REMOTE_ADDR then, never a value the client may have written.
 
 An entry that is not an IP address (garbage, "unknown", an empty slot) falls back to REMOTE_ADDR:
 never to a value the client made up. A port a proxy added ("1.2.3.4:5678", "[::1]:80") is dropped.
@@ -33,7 +34,9 @@ def client_ip(request) -> str:
     entries = [entry.strip() for entry in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
     if entries == [""]:
         return remote  # no proxy in front after all (a health probe, a direct connection)
-    chosen = entries[-min(proxies, len(entries))]
+    if len(entries) < proxies:
+        return remote
+    chosen = entries[-proxies]
     address = _ip_or_none(chosen)
     if address is None:
         logger.debug("X-Forwarded-For entry %r is not an IP address; using REMOTE_ADDR", chosen[:64])

@@ -35,8 +35,8 @@ def test_without_trusted_proxies_the_header_is_ignored(forwarded):
         # Two proxies (CDN, then load balancer): the CDN wrote the client, the balancer wrote the CDN.
         ("203.0.113.7, 192.0.2.50", 2, "203.0.113.7"),
         ("6.6.6.6, 203.0.113.7, 192.0.2.50", 2, "203.0.113.7"),
-        # Fewer entries than proxies: all were written by proxies; the leftmost is the furthest known.
-        ("192.0.2.50", 2, "192.0.2.50"),
+        # Fewer entries than proxies: not through our proxies as configured; never trust the header then.
+        ("192.0.2.50", 2, PEER),
         # Ports, brackets, IPv6, spaces: the canonical address.
         ("203.0.113.7:51234", 1, "203.0.113.7"),
         ("[2001:db8::7]:443", 1, "2001:db8::7"),

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.utils import timezone
 
 from pulse.models import OrderStatus, RenewalOrder, SandboxCheckout
@@ -384,6 +385,8 @@ def test_urls_come_from_settings_never_from_the_host_header(api, settings):
 
     created = create_as(api, headers=spoofed).json()
     session_id = created["payment"]["session_id"]
+    # With DEBUG off only staff may press Pay on the sandbox page.
+    api.force_login(get_user_model().objects.create_user("staff", is_staff=True))
     paid = api.post(f"/api/esim/sandbox/checkout/{session_id}/", {"action": "pay"}, **spoofed)
 
     assert created["payment"]["checkout_url"] == (
