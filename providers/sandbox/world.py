@@ -126,6 +126,7 @@ class SandboxWorld:
         )
         self._snapshot: Snapshot | None = None  # what this process last read from or wrote to the file
         self._pinned = 0  # > 0 while a request runs: its state must not be swapped out under it
+        self._generation = 0
         if self._file is None:
             self.reset()
         else:  # attached on first use, so that reset() works even on a file this process cannot read
@@ -137,6 +138,12 @@ class SandboxWorld:
     def state_path(self) -> Path | None:
         """The shared state file, or None for a world that lives in this process only."""
         return self._file.path if self._file else None
+
+    @property
+    def generation(self) -> int:
+        """Counts the changes made through this object (writing requests, edits, faults, latency, resets):
+        compare two readings to learn cheaply whether anything changed in between."""
+        return self._generation
 
     @property
     def data(self) -> Dataset:
@@ -221,6 +228,7 @@ class SandboxWorld:
 
         ``load=False``: the block replaces the whole shared state, so the stored one is not read first."""
         with self.lock:
+            self._generation += 1
             if self._file is None:
                 yield
                 return
@@ -262,6 +270,7 @@ class SandboxWorld:
 
     @token_ttl_seconds.setter
     def token_ttl_seconds(self, value: float) -> None:
+        self._generation += 1
         self.tokens.ttl_seconds = value
 
     def now(self) -> datetime:
@@ -275,6 +284,7 @@ class SandboxWorld:
 
     def set_latency(self, ms: float) -> None:
         with self.lock:
+            self._generation += 1
             self.latency_ms = max(float(ms), 0.0)
 
     # --- faults -----------------------------------------------------------------------------------
@@ -293,6 +303,7 @@ class SandboxWorld:
             provider, mode, times=times, delay_s=delay_s, retry_after=retry_after, path_contains=path_contains
         )
         with self.lock:
+            self._generation += 1
             self._faults.set(fault)
         if mode == "token_expired":
             with self._editing():
@@ -302,6 +313,7 @@ class SandboxWorld:
 
     def clear_faults(self, provider: str | None = None) -> None:
         with self.lock:
+            self._generation += 1
             self._faults.clear(provider)
 
     def faults(self) -> list[dict[str, Any]]:
