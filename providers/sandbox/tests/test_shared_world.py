@@ -10,6 +10,7 @@ import json
 import multiprocessing
 import os
 import pickle
+import select
 import stat
 import subprocess
 import sys
@@ -165,15 +166,17 @@ def _child_places_one_topup(state_file: str) -> None:
 
 def test_a_forked_child_reconnects_and_its_writes_reach_the_parent(state_file: Path):
     world = world_module.get_default_world(state_file, state_secret=SECRET)  # opened before the fork
-    assert world.topups() == []
-    child = multiprocessing.get_context("fork").Process(
-        target=_child_places_one_topup, args=(str(state_file),)
-    )
-    child.start()
-    child.join(60)
-    assert child.exitcode == 0
-    assert [t["provider"] for t in world.topups()] == ["travelroam", "esimcard"]
-    world_module._default_worlds.pop(str(state_file.resolve()))
+    try:
+        assert world.topups() == []
+        child = multiprocessing.get_context("fork").Process(
+            target=_child_places_one_topup, args=(str(state_file),)
+        )
+        child.start()
+        child.join(60)
+        assert child.exitcode == 0
+        assert [t["provider"] for t in world.topups()] == ["travelroam", "esimcard"]
+    finally:
+        world_module._default_worlds.pop(str(state_file.resolve()))
 
 
 def test_the_standalone_server_serves_the_shared_world(state_file: Path):
@@ -185,6 +188,8 @@ def test_the_standalone_server_serves_the_shared_world(state_file: Path):
         text=True,
     )
     try:
+        ready, _, _ = select.select([server.stdout], [], [], 30)
+        assert ready, "the sandbox server printed no banner within 30 s"
         banner = server.stdout.readline()
         base_url = banner.split("listening on ")[1].split()[0]
         creds = SANDBOX_CREDENTIALS["travelroam"]
