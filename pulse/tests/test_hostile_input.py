@@ -158,8 +158,7 @@ def test_a_nul_in_the_query_string_is_400(client, quiet_log, on_postgres, query)
 )
 def test_a_nul_in_an_admin_filter_is_400_not_a_database_error(client, quiet_log, on_postgres, query):
     create_order(APIClient())
-    User.objects.create_superuser("staff", "staff@example.com", "fake-staff-password")
-    client.login(username="staff", password="fake-staff-password")
+    client.force_login(User.objects.create_superuser("staff", "staff@example.com", "fake-staff-password"))
 
     response = client.get(query)
 
