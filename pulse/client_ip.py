@@ -22,7 +22,9 @@ from django.conf import settings
 
 logger = logging.getLogger(__name__)
 
-UNKNOWN = "unknown"  # no peer address at all (e.g. a unix socket): one shared bucket, never a bypass
+# No peer address at all (a unix socket, a request built in code): one shared rate-limit bucket,
+# never a bypass; empty rather than a word, because django-axes stores the value as an IP address.
+UNKNOWN = ""
 
 
 def client_ip(request) -> str:

@@ -66,8 +66,9 @@ def test_a_malformed_entry_falls_back_to_the_connection_never_to_client_text(for
 
 
 def test_no_peer_address_is_one_shared_bucket_not_a_free_pass():
-    assert ip_of(None, proxies=0, remote="") == "unknown"
-    assert ip_of("garbage", proxies=1, remote="") == "unknown"
+    assert ip_of(None, proxies=0, remote="") == ""
+    assert ip_of("garbage", proxies=1, remote="") == ""
+    assert ip_of("203.0.113.7", proxies=0, remote="not-an-address") == ""
 
 
 @pytest.mark.parametrize(("value", "expected"), [("", "0 0"), ("0", "0 0"), ("2", "2 2")])
