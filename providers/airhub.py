@@ -331,9 +331,24 @@ class AirHubClient:
         return TopUpResult(AIRHUB, reference, TopUpState.COMPLETED, self._message(body, ""))
 
     def find_top_up(self, request: TopUpRequest, *, since: datetime) -> TopUpResult | None:
+        """None only when the renewal history answers and holds no renewal of the order since `since`.
+
+        Raises ProviderError whenever it cannot tell, including an HTTP 404: GetRenewData is only named
+        by third-party code (providers.md §2.2), so a 404 may mean the path or the order is unknown to
+        it, never that no renewal happened (taking it for "absent" could top up twice).
+        """
         order_id = _order_id(request)
         # Reference: providers.md §2.2 (GetRenewData, named by 3P code only; request and answer unverified)
-        body = self._post(RENEW_DATA_PATH, lambda partner: {"partnerCode": partner, "orderID": order_id})
+        try:
+            body = self._post(RENEW_DATA_PATH, lambda partner: {"partnerCode": partner, "orderID": order_id})
+        except ProviderRejected as exc:
+            if exc.status_code != 404:
+                raise
+            raise ProviderRejected(
+                AIRHUB,
+                f"{RENEW_DATA_PATH} answered 404: the renewal history cannot tell whether the top-up happened",
+                status_code=404,
+            ) from exc
         if (
             isinstance(body, dict)
             and is_false(pick(body, "isSuccess"))

@@ -7,6 +7,9 @@ class PulseConfig(AppConfig):
     verbose_name = "eSIM status and renewals"
 
     def ready(self) -> None:
+        # System checks for `manage.py check --deploy` (docs/reliability.md).
+        from pulse import checks  # noqa: F401
+
         # Customer e-mails follow committed order transitions (pulse.services.emails).
         from pulse.services import emails, order_state
 

@@ -196,6 +196,8 @@ class SandboxWorld:
             raise SimulatedConnectionRefused(f"{app.name}: connection refused (sandbox fault)")
         if fault.mode == "http_500":
             return app.server_error()
+        if fault.mode == "http_404":
+            return app.not_found()
         if fault.mode == "http_429":
             return app.too_many_requests(fault.retry_after)
         if fault.mode == "status_false":

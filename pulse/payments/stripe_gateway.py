@@ -134,10 +134,14 @@ class StripeGateway:
         return params
 
     def retrieve_checkout(self, session_id: str) -> CheckoutState:
-        # Reference: https://docs.stripe.com/api/checkout/sessions/retrieve
+        # Reference: https://docs.stripe.com/api/checkout/sessions/retrieve and
+        # https://docs.stripe.com/expand: the PaymentIntent comes in the same call, so its status tells a
+        # delayed payment still settling from one that failed (the session says complete + unpaid for both).
         session = self._call(
             "retrieve checkout",
-            lambda: self._client.v1.checkout.sessions.retrieve(session_id),
+            lambda: self._client.v1.checkout.sessions.retrieve(
+                session_id, params={"expand": ["payment_intent"]}
+            ),
             session_id=session_id,
             not_found=CheckoutNotFound,
         )

@@ -6,9 +6,30 @@ from rest_framework.views import APIView
 from pulse.formatting import iso_utc
 from pulse.services.health import health_report
 
+_MODE = inline_serializer(
+    "HealthMode",
+    {
+        "providers": serializers.ChoiceField(["live", "sandbox"]),
+        "payments": serializers.ChoiceField(["stripe", "sandbox"]),
+    },
+)
+
+_EMAILS = inline_serializer(
+    "HealthEmails",
+    {
+        "overdue": serializers.IntegerField(
+            allow_null=True, help_text="Customer e-mails failing for over an hour."
+        ),
+        "failing_since": serializers.DateTimeField(
+            allow_null=True, help_text="When the oldest of them first failed."
+        ),
+    },
+)
+
 
 class HealthApi(APIView):
-    """Database, cache and provider state; 503 when the database is down."""
+    """Database, cache and provider state, whether it runs on simulators (mode) and customer e-mails
+    failing for over an hour; "degraded" in sandbox or with such e-mails; 503 when the database is down."""
 
     @extend_schema(
         responses={
@@ -21,6 +42,8 @@ class HealthApi(APIView):
                     "cache": serializers.CharField(),
                     "apis": serializers.DictField(child=serializers.JSONField()),
                     "circuit_breakers": serializers.DictField(child=serializers.CharField()),
+                    "mode": _MODE,
+                    "emails": _EMAILS,
                 },
             ),
             (503, "application/json"): inline_serializer(
@@ -31,6 +54,8 @@ class HealthApi(APIView):
                     "database": serializers.CharField(),
                     "cache": serializers.CharField(),
                     "apis": serializers.DictField(child=serializers.JSONField()),
+                    "mode": _MODE,
+                    "emails": _EMAILS,
                 },
             ),
         }
@@ -44,5 +69,7 @@ class HealthApi(APIView):
             "database": report.database,
             "cache": report.cache,
             "circuit_breakers": report.circuit_breakers,
+            "mode": report.mode,
+            "emails": {**report.emails, "failing_since": iso_utc(report.emails["failing_since"])},
         }
         return Response(body, status=503 if report.status == "unhealthy" else 200)
