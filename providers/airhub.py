@@ -214,7 +214,8 @@ class AirHubClient:
         if cached is not None:
             return cached, True
         # Reference: providers.md §2.2 (GetOrderDetail flag "2" = a date range, fromDate/toDate mandatory).
-        # Unverified: the date format; YYYY-MM-DD is assumed (no source shows a flag-2 call).
+        # Unverified: the date format; YYYY-MM-DD is assumed (no source shows a flag-2 call). A recording
+        # settles it: GetOrderDetail flag 2 from a lookup of an ICCID not among the last 300 orders.
         index = self._fetch_orders({"flag": "2", "fromDate": start.isoformat(), "toDate": end.isoformat()})
         if past:
             self._cache.set(key, index, PAST_WINDOW_TTL)
@@ -320,6 +321,7 @@ class AirHubClient:
             raise ProviderRejected(AIRHUB, f"renewal refused: {self._message(body, 'isSuccess false')}")
         if not is_true(flag):
             # Unverified response shape: without isSuccess we cannot tell whether it was applied.
+            # InsertRenew is paid and never recorded: the first real renewal's answer settles it.
             raise ProviderResponseInvalid(AIRHUB, f"{RENEW_PATH} answered without isSuccess; outcome unknown")
         self._cache.delete(self._index_key)  # validity and data changed: the next lookup reads afresh
         reference = renew_reference(body, order_id, request.order_reference)

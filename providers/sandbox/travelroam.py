@@ -90,7 +90,7 @@ class TravelRoamApp(ProviderApp):
         return esim if isinstance(esim, Response) else json_response(esim.bundles_json())
 
     def location(self, request: Request) -> Response:
-        """Unverified: an eSIM never seen on a network answers ``{}``."""
+        """Unverified: an eSIM never seen on a network answers ``{}`` (a recording of /esims/location settles it)."""
         esim = self._esim_or_400(request)
         return esim if isinstance(esim, Response) else json_response(dict(esim.location or {}))
 

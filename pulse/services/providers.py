@@ -11,6 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+import requests
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -18,6 +19,7 @@ from django.dispatch import receiver
 from providers.airhub import AirHubClient
 from providers.base import AIRHUB, ESIMCARD, PROVIDER_NAMES, TRAVELROAM, ProviderClient
 from providers.breaker import OPEN, CircuitBreaker, GuardedClient
+from providers.cache import CacheLike
 from providers.errors import ProviderError, ProviderNotFound
 from providers.esimcard import ESimCardClient
 from providers.http import build_session
@@ -80,14 +82,30 @@ _CLIENT_CLASSES: dict[str, tuple[Callable[..., ProviderClient], tuple[str, ...]]
 }
 
 
-def _build(name: str, credentials: dict[str, str]) -> ProviderClient | None:
+def _build(
+    name: str,
+    credentials: dict[str, str],
+    *,
+    client_cache: CacheLike = cache,
+    prepare_session: Callable[[requests.Session, str], None] | None = None,
+) -> ProviderClient | None:
     client_class, required = _CLIENT_CLASSES[name]
     if not all(credentials[field] for field in required):
         return None
     extra = {"currency": settings.TRAVELROAM_ACCOUNT_CURRENCY} if name == TRAVELROAM else {}
-    return client_class(
-        **credentials, cache=cache, session=_session(credentials["base_url"]), timeout=_timeout(), **extra
-    )
+    session = _session(credentials["base_url"])
+    if prepare_session is not None:
+        prepare_session(session, credentials["base_url"])
+    return client_class(**credentials, cache=client_cache, session=session, timeout=_timeout(), **extra)
+
+
+def build_client(
+    name: str, *, client_cache: CacheLike, prepare_session: Callable[[requests.Session, str], None]
+) -> ProviderClient | None:
+    """A bare client (no breaker, its own cache) for tools such as `provider_smoke --record`, which
+    must neither share the workers' tokens and indexes nor count towards their breakers.
+    `prepare_session(session, base_url)` may wrap the transport. None when not configured."""
+    return _build(name, _credentials()[name], client_cache=client_cache, prepare_session=prepare_session)
 
 
 def enabled_clients() -> dict[str, ProviderClient]:
