@@ -294,6 +294,12 @@ _ANY_PROVIDER_CREDENTIAL = any(
 _sandbox = env_optional_bool("ESIM_SANDBOX")
 # Never silently on in production: DEBUG=False needs an explicit ESIM_SANDBOX=true.
 ESIM_SANDBOX = _sandbox if _sandbox is not None else (DEBUG and not _ANY_PROVIDER_CREDENTIAL)
+# Where the simulators keep their state, so that every process of this deployment (web workers,
+# management commands, background workers) sees one simulated world: a file path (relative paths are
+# under the project), or "memory" for a separate world per process (the test settings' default).
+# `manage.py sandbox_reset` starts it afresh (providers/sandbox/README.md).
+_sandbox_state = env_str("ESIM_SANDBOX_STATE", "var/sandbox-world.sqlite3")
+ESIM_SANDBOX_STATE = "" if _sandbox_state.lower() == "memory" else str(BASE_DIR / _sandbox_state)
 
 PROVIDER_TIMEOUT = env_float("PROVIDER_TIMEOUT", 10.0)
 PROVIDER_CONNECT_TIMEOUT = env_float("PROVIDER_CONNECT_TIMEOUT", min(3.05, PROVIDER_TIMEOUT))

@@ -59,11 +59,11 @@ class AirHubApp(ProviderApp):
 
     def register(self) -> None:
         add = self.router.add
-        add("POST", "/api/Authentication/UserLogin", self.login, auth=False)
+        add("POST", "/api/Authentication/UserLogin", self.login, auth=False, writes=True)
         add("POST", "/api/ESIM/GetOrderDetail", self.order_detail)
         add("POST", "/api/ESIM/GetActivationCode", self.activation_code)
         add("POST", "/api/ESIM/GetPlanInformation", self.plan_information)
-        add("POST", "/api/Renew/InsertRenew", self.insert_renew)
+        add("POST", "/api/Renew/InsertRenew", self.insert_renew, writes=True)
         add("POST", "/api/Renew/GetRenewData", self.renew_data)
 
     # --- provider-specific error bodies -------------------------------------------------------------

@@ -54,7 +54,7 @@ class TravelRoamApp(ProviderApp):
         add("POST", "/esims/location", self.location)
         add("POST", "/catalogue", self.catalogue)
         add("POST", "/bundle", self.bundle)
-        add("POST", "/processorders", self.process_order)
+        add("POST", "/processorders", self.process_order, writes=True)
         add("GET", "/getesimassignments", self.assignments)
 
     def check_auth(self, request: Request) -> Response | None:

@@ -1,7 +1,8 @@
 """Which provider clients exist, built once per process from settings (read lazily, never at import).
 
 A provider is enabled when its credentials are set, or when ESIM_SANDBOX routes it to the built-in
-simulator (in-process, through a requests transport adapter, so every client code path runs).
+simulator (in-process, through a requests transport adapter, so every client code path runs; the
+simulated world is shared by every process through the ESIM_SANDBOX_STATE file).
 Health state per provider comes from recent call outcomes and cheap cached probes.
 """
 
@@ -40,12 +41,20 @@ def _timeout() -> tuple[float, float]:
     return (settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_TIMEOUT)
 
 
+def sandbox_world():
+    """The simulators' world (ESIM_SANDBOX): the one every process shares through ESIM_SANDBOX_STATE,
+    or this process's own when that is "memory". The state file's HMAC is keyed by SECRET_KEY."""
+    from providers.sandbox import get_default_world
+
+    return get_default_world(settings.ESIM_SANDBOX_STATE or None, state_secret=settings.SECRET_KEY)
+
+
 def _session(base_url: str):
     session = build_session(base_url=base_url)
     if settings.ESIM_SANDBOX:
-        from providers.sandbox import get_default_world, mount_sandbox
+        from providers.sandbox import mount_sandbox
 
-        mount_sandbox(session, get_default_world())
+        mount_sandbox(session, sandbox_world())
     return session
 
 

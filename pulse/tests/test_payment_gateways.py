@@ -21,7 +21,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.utils import timezone
 
-from providers.sandbox.stripe_fake import start_fake_stripe
 from pulse.models import SandboxCheckout, SandboxRefund
 from pulse.payments import (
     STRIPE_API_VERSION,
@@ -37,6 +36,7 @@ from pulse.payments import (
 )
 from pulse.payments.sandbox_gateway import SandboxGateway, sandbox_webhook_secret
 from pulse.payments.stripe_gateway import StripeGateway
+from tests.fakes.stripe import start_fake_stripe
 
 WEBHOOK_SECRET = "whsec_test_fake"
 ORDER_ID = "REN-TESTORDER0000000001"
