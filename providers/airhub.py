@@ -273,7 +273,8 @@ class AirHubClient:
 
     def _window_index(self, start: date, end: date) -> _Index:
         # Reference: providers.md §2.2 (GetOrderDetail flag "2" = a date range, fromDate/toDate mandatory).
-        # Unverified: the date format; YYYY-MM-DD is assumed (no source shows a flag-2 call).
+        # Unverified: the date format; YYYY-MM-DD is assumed (no source shows a flag-2 call). A recording
+        # settles it: GetOrderDetail flag 2 from a lookup of an ICCID not among the last 300 orders.
         return self._fetch_orders({"flag": "2", "fromDate": start.isoformat(), "toDate": end.isoformat()})
 
     def _search_around(self, wanted: str, day: date) -> dict[str, Any] | None:
@@ -456,6 +457,7 @@ class AirHubClient:
             raise ProviderRejected(AIRHUB, f"renewal refused: {self._message(body, 'isSuccess false')}")
         if not is_true(flag):
             # Unverified response shape: without isSuccess we cannot tell whether it was applied.
+            # InsertRenew is paid and never recorded: the first real renewal's answer settles it.
             raise ProviderResponseInvalid(AIRHUB, f"{RENEW_PATH} answered without isSuccess; outcome unknown")
         self._recent.delete()  # validity and data changed: the next lookup reads afresh
         reference = renew_reference(body, order_id, request.order_reference)

@@ -11,12 +11,17 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-dja
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("ESIM_SANDBOX", "true")
+# Each test process gets its own fast in-memory simulator world; tests that need the shared one opt in
+# with override_settings(ESIM_SANDBOX_STATE=<a tmp file>).
+os.environ.setdefault("ESIM_SANDBOX_STATE", "memory")
 os.environ.setdefault("PAYMENT_GATEWAY", "sandbox")
 # Tests run with DEBUG off, so the no-money sandbox gateway needs the explicit opt-in.
 os.environ.setdefault("SANDBOX_PAYMENTS_ALLOWED", "true")
 # Never sleep through the SDK's retry backoff in tests.
 os.environ.setdefault("STRIPE_MAX_NETWORK_RETRIES", "0")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+# Not the test client's host ("testserver"), so a test can tell the setting from the request's Host.
+os.environ.setdefault("PUBLIC_BASE_URL", "https://api.example.test")
 os.environ.setdefault("LOG_FILE", "")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 # In-process fakes answer within microseconds of each other: a check waits for every one of them, so

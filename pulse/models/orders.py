@@ -36,9 +36,11 @@ class RenewalOrder(models.Model):
     )
 
     # What is renewed, re-derived by the server (never taken from the client).
-    iccid = models.CharField(max_length=22, db_index=True)
+    iccid = models.CharField("ICCID", max_length=22, db_index=True)
     provider = models.CharField(max_length=16, choices=ProviderName.choices)
-    esim_reference = models.CharField(max_length=128, help_text="The provider's key for the eSIM.")
+    esim_reference = models.CharField(
+        "eSIM reference", max_length=128, help_text="The provider's key for the eSIM."
+    )
     bundle = models.ForeignKey("pulse.Bundle", null=True, blank=True, on_delete=models.SET_NULL)
     bundle_code = models.CharField(max_length=128)
     bundle_name = models.CharField(max_length=255)
@@ -55,8 +57,13 @@ class RenewalOrder(models.Model):
     exchange_rate = models.DecimalField(max_digits=20, decimal_places=10, null=True, blank=True)
     customer_email = models.EmailField(blank=True)
     client_request = models.JSONField(
-        default=dict, blank=True, help_text="The body the client sent, as sent."
+        default=dict, blank=True, help_text="The known fields of the create body, as validated."
     )
+    # A keyed hash (HMAC with SECRET_KEY) of who asked and what for: the requester's Idempotency-Key
+    # or e-mail, the eSIM, bundle and currency. Unique, so two creates of one requester can never
+    # hold two open orders, whatever the cache does; cleared when the order can no longer be handed
+    # back (docs/renewals.md, "Who gets an open checkout back"). Empty for a create without identity.
+    reuse_key = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
 
     # Payment.
     gateway = models.CharField(max_length=16)

@@ -2,7 +2,7 @@
 
 The only module that imports `stripe`. One `StripeClient` instance per gateway (no global
 `stripe.api_key`), pointed at `STRIPE_API_BASE` so tests and staging can use a local
-Stripe-compatible server (`providers.sandbox.stripe_fake`). Every POST carries OUR idempotency key,
+Stripe-compatible server (`tests/fakes/stripe`). Every POST carries OUR idempotency key,
 which the SDK also reuses for its own network retries (payments.md §1.5).
 """
 

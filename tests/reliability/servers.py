@@ -38,6 +38,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def gunicorn_options() -> list[str]:
+    # gunicorn 25+ opens a control socket in ~/.gunicorn by default; two test runs (or a benchmark)
+    # would fight over it. Older versions have neither the socket nor the flag.
+    help_text = subprocess.run([GUNICORN, "--help"], capture_output=True, text=True, timeout=30).stdout
+    return ["--no-control-socket"] if "--no-control-socket" in help_text else []
+
+
 def base_environment() -> dict[str, str]:
     """What a child needs from ours, and nothing else: pytest's process carries the TEST settings'
     environment (ESIM_SANDBOX, sandbox payments, huge throttle rates), which must not leak."""

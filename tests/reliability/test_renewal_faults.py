@@ -18,10 +18,10 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from providers.sandbox import reset_default_world
-from providers.sandbox.stripe_fake import sign_payload, start_fake_stripe
 from pulse.models import OrderStatus, PaymentTransaction, RenewalOrder
 from pulse.services import fulfilment
 from pulse.services.reconciler import STUCK_AFTER, reconcile_once
+from tests.fakes.stripe import sign_payload, start_fake_stripe
 from tests.reliability.helpers import OWNED_BY, SEED_ICCID, assert_paid_orders_settled
 
 pytestmark = pytest.mark.django_db
