@@ -43,7 +43,13 @@ BATCH = 100
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 3600
 PENDING_QUIET = timedelta(minutes=5)  # give the customer and the webhook time before polling
-STUCK_AFTER = timedelta(minutes=1)  # PAID / PROVIDER_FAILED rows older than this were abandoned
+
+
+def stuck_after() -> timedelta:
+    """PAID / PROVIDER_FAILED rows untouched this long were abandoned (RECONCILER_STUCK_AFTER_SECONDS)."""
+    return timedelta(seconds=settings.RECONCILER_STUCK_AFTER_SECONDS)
+
+
 REFUND_POLL_EVERY = timedelta(minutes=10)
 
 
@@ -78,7 +84,9 @@ class PassSummary:
         return f"process_renewals: {', '.join(parts)} in {self.seconds:.2f}s"
 
 
-def reconcile_once(*, now: datetime | None = None) -> PassSummary:
+def reconcile_once(*, now: datetime | None = None, include_emails: bool = True) -> PassSummary:
+    """One pass. `include_emails=False` leaves the e-mail sweep to its own scheduled job (Celery beat);
+    cron users of `process_renewals` keep it in the pass."""
     started = time.monotonic()
     now = now or timezone.now()
     summary = PassSummary()
@@ -88,7 +96,7 @@ def reconcile_once(*, now: datetime | None = None) -> PassSummary:
         _abandoned_provider_failures,
         _pending_checkouts,
         _refunds,
-        _emails,
+        *((_emails,) if include_emails else ()),
     )
     for step in steps:
         try:
@@ -198,14 +206,14 @@ def _to_manual_review(order: RenewalOrder, note: str) -> None:
 
 
 def _abandoned_paid(now: datetime, summary: PassSummary) -> None:
-    stuck = RenewalOrder.objects.filter(status=S.PAID, updated_at__lt=now - STUCK_AFTER)
+    stuck = RenewalOrder.objects.filter(status=S.PAID, updated_at__lt=now - stuck_after())
     for order in list(stuck[:BATCH]):
         if _guarded(summary, fulfil, order, by="reconciler"):
             summary.add("paid_resumed")
 
 
 def _abandoned_provider_failures(now: datetime, summary: PassSummary) -> None:
-    stuck = RenewalOrder.objects.filter(status=S.PROVIDER_FAILED, updated_at__lt=now - STUCK_AFTER)
+    stuck = RenewalOrder.objects.filter(status=S.PROVIDER_FAILED, updated_at__lt=now - stuck_after())
     for pk in list(stuck.values_list("pk", flat=True)[:BATCH]):
         _guarded(summary, after_provider_failure, pk, by="reconciler")
 

@@ -1,0 +1,31 @@
+"""The Celery app: `celery -A esim_status_checker worker` and `celery -A esim_status_checker beat`.
+
+Configured from Django settings under the `CELERY_` namespace (`settings/base.py`, every value from
+the environment). Tasks live in `pulse/tasks.py` and stay thin: they call services. No result
+backend: the state of every job lives in our own tables (orders, job runs). docs/background.md.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from celery import Celery
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "esim_status_checker.settings.base")
+
+app = Celery("esim_status_checker")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@app.on_after_configure.connect
+def _create_filesystem_broker_folders(sender: Celery, **kwargs) -> None:
+    """The file-system transport (the embedded default) reads and writes folders it does not create;
+    publisher and worker both configure the app, so whichever comes first makes them."""
+    if not str(sender.conf.broker_url or "").startswith("filesystem"):
+        return
+    options = sender.conf.broker_transport_options or {}
+    for key in ("data_folder_in", "data_folder_out", "control_folder"):
+        if options.get(key):
+            Path(options[key]).mkdir(parents=True, exist_ok=True)
