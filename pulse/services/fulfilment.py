@@ -61,8 +61,12 @@ class SyncResult:
         )
 
 
-def renewal_payment_sync(*, session_id: str, by: str, event_type: str = "") -> SyncResult:
-    """Bring the order in line with the gateway's view of its checkout session; fulfil when paid."""
+def renewal_payment_sync(
+    *, session_id: str, by: str, event_type: str = "", fulfil_now: bool = True
+) -> SyncResult:
+    """Bring the order in line with the gateway's view of its checkout session; fulfil when paid.
+
+    `fulfil_now=False` leaves a PAID order for the caller to hand to a worker (the webhook)."""
     order = RenewalOrder.objects.filter(checkout_session_id=session_id).first()
     if order is None:
         raise CheckoutSessionNotFound(details=f"Unknown checkout session {session_id}.")
@@ -81,7 +85,7 @@ def renewal_payment_sync(*, session_id: str, by: str, event_type: str = "") -> S
     elif event_type.endswith("async_payment_failed"):
         _close_unpaid(order, S.FAILED, by, "delayed payment failed")
     order.refresh_from_db()
-    if order.status == S.PAID:
+    if order.status == S.PAID and fulfil_now:
         fulfil(order, by=by)
         order.refresh_from_db()
     return SyncResult(order, checkout)
