@@ -8,6 +8,7 @@ class PulseConfig(AppConfig):
 
     def ready(self) -> None:
         # Customer e-mails follow committed order transitions (pulse.services.emails).
+        from pulse import checks_background  # noqa: F401 - registers the background system checks
         from pulse.services import emails, order_state
 
         order_state.on_transition(emails.on_order_transition)

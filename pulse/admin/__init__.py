@@ -2,10 +2,10 @@
 
 from django.contrib import admin
 
-from pulse.admin import catalog, orders
+from pulse.admin import catalog, jobs, orders
 
 admin.site.site_header = "eSIM renewals: staff"
 admin.site.site_title = "eSIM renewals admin"
 admin.site.index_title = "Orders, catalogue and payments"
 
-__all__ = ["catalog", "orders"]
+__all__ = ["catalog", "jobs", "orders"]

@@ -1,7 +1,8 @@
-"""Health of the service: database, cache and the providers' last known state.
+"""Health of the service: database, cache, the providers' last known state and the background side.
 
 Provider state never costs a paid call per request: it comes from cached probes and breaker
-state (see `pulse.services.providers.provider_health`).
+state (see `pulse.services.providers.provider_health`). The broker probe is cached too
+(`pulse.services.background.broker_status`); scheduled jobs are read from their recorded runs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from pulse.formatting import iso_utc
+from pulse.services.background import broker_status
+from pulse.services.jobs import job_states
 from pulse.services.providers import breaker_states, provider_health
 
 logger = logging.getLogger(__name__)
@@ -28,6 +32,7 @@ class HealthReport:
     cache: str
     apis: dict[str, object]
     circuit_breakers: dict[str, str]
+    background: dict[str, object]
 
 
 def check_database() -> str:
@@ -54,17 +59,39 @@ def check_cache() -> str:
     return "ok" if ok else "error"
 
 
+def check_background() -> tuple[dict[str, object], bool]:
+    """The broker and each scheduled job; True when something there degrades the service."""
+    broker = broker_status()
+    try:
+        states = job_states()
+    except Exception:  # the database check reports the cause; health must still answer
+        logger.exception("health: could not read job runs")
+        return {"broker": broker, "jobs": "error"}, True
+    jobs = {
+        state.name: {
+            "state": state.state,
+            "last_success": iso_utc(state.last_success),
+            "last_run_ok": state.last_run_ok,
+            "interval_seconds": int(state.interval_seconds),
+        }
+        for state in states
+    }
+    degraded = broker == "error" or any(state.late for state in states)
+    return {"broker": broker, "jobs": jobs}, degraded
+
+
 def health_report() -> HealthReport:
     database = check_database()
     cache_state = check_cache()
+    background, background_degraded = check_background()
     breakers = breaker_states()  # read once: health is polled often
     apis = provider_health(breakers)
     # A provider that is configured but failing degrades the service; one not configured does not.
     provider_down = any(state is False for state in apis.values())
     if database != "ok":
         status = "unhealthy"
-    elif cache_state != "ok" or provider_down:
+    elif cache_state != "ok" or provider_down or background_degraded:
         status = "degraded"
     else:
         status = "healthy"
-    return HealthReport(status, timezone.now(), database, cache_state, apis, breakers)
+    return HealthReport(status, timezone.now(), database, cache_state, apis, breakers, background)

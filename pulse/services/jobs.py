@@ -7,8 +7,9 @@ The jobs (names as in `settings.SCHEDULED_JOBS`, which also builds Celery beat's
 - `esim_index`: the eSIMCard ICCID index, rebuilt before it expires;
 - `catalog_sync:<provider>`: that provider's bundle catalogue.
 
-`run_job(name)` is the one way to run a job (Celery tasks and `manage.py run_job` both use it): it
+`run_job(name)` is the one way to run a job (Celery tasks and the management commands use it): it
 takes the job's lease so two runs never overlap, runs it and records the run with `record_job_run`.
+`sync_catalog` records its runs the same way, so health is right for cron users too.
 Health reads `job_states()`: a job with no success for `LATE_AFTER_INTERVALS` intervals is late.
 """
 
@@ -32,7 +33,7 @@ from django.utils import timezone
 
 from providers.base import ESIMCARD
 from pulse.models import JobLock, JobRun
-from pulse.services.catalog import catalog_sync
+from pulse.services.catalog import Progress, catalog_sync
 from pulse.services.emails import send_due_emails
 from pulse.services.providers import enabled_clients
 
@@ -89,8 +90,8 @@ def _esim_index() -> JobOutcome:
     return JobOutcome(ok=True, detail=", ".join(f"{name}: {n} eSIMs" for name, n in counts.items()))
 
 
-def _catalog_sync(provider: str) -> JobOutcome:
-    summaries = catalog_sync(provider=provider)
+def catalog_sync_job(provider: str, progress: Progress | None = None) -> JobOutcome:
+    summaries = catalog_sync(provider=provider, progress=progress)
     failed = [summary for summary in summaries if not summary.ok]
     detail = "; ".join(summary.line() for summary in summaries)[:500]
     return JobOutcome(ok=not failed, detail=detail, error="; ".join(s.error for s in failed))
@@ -104,7 +105,7 @@ def _function(name: str) -> Callable[[], JobOutcome]:
     if name not in settings.SCHEDULED_JOBS:
         raise UnknownJob(f"unknown job {name!r}; choose from {', '.join(job_names())}")
     if name.startswith(CATALOG_PREFIX):
-        return partial(_catalog_sync, name.removeprefix(CATALOG_PREFIX))
+        return partial(catalog_sync_job, name.removeprefix(CATALOG_PREFIX))
     return {"reconciler": _reconciler, "email_sweep": _email_sweep, "esim_index": _esim_index}[name]
 
 
@@ -139,10 +140,11 @@ def run_job(name: str, *, lease_seconds: float | None = None) -> JobOutcome | No
         if not held:
             logger.info("job %s skipped: another run of it has not finished", name)
             return None
-        return _recorded(name, function)
+        return run_recorded(name, function)
 
 
-def _recorded(name: str, function: Callable[[], JobOutcome]) -> JobOutcome:
+def run_recorded(name: str, function: Callable[[], JobOutcome]) -> JobOutcome:
+    """Run `function` as a run of job `name` and record it (no lease: for commands run by hand)."""
     started_at, started = timezone.now(), time.monotonic()
     try:
         outcome = function()

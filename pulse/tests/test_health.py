@@ -11,7 +11,7 @@ def test_health_reports_database_cache_and_providers():
     response = APIClient().get("/api/esim/health/")
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == {"status", "timestamp", "apis", "database", "cache", "circuit_breakers"}
+    assert set(body) == {"status", "timestamp", "apis", "database", "cache", "circuit_breakers", "background"}
     assert body["circuit_breakers"] == {"airhub": "closed", "esimcard": "closed", "travelroam": "closed"}
     assert body["database"] == "ok"
     assert body["cache"] == "ok"

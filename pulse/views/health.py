@@ -8,7 +8,7 @@ from pulse.services.health import health_report
 
 
 class HealthApi(APIView):
-    """Database, cache and provider state; 503 when the database is down."""
+    """Database, cache, provider state and background work; 503 when the database is down."""
 
     @extend_schema(
         responses={
@@ -21,6 +21,10 @@ class HealthApi(APIView):
                     "cache": serializers.CharField(),
                     "apis": serializers.DictField(child=serializers.JSONField()),
                     "circuit_breakers": serializers.DictField(child=serializers.CharField()),
+                    "background": serializers.JSONField(
+                        help_text="broker: ok | error | eager; jobs: per scheduled job its state "
+                        "(ok | late | never_run), last_success, last_run_ok, interval_seconds"
+                    ),
                 },
             ),
             (503, "application/json"): inline_serializer(
@@ -44,5 +48,6 @@ class HealthApi(APIView):
             "database": report.database,
             "cache": report.cache,
             "circuit_breakers": report.circuit_breakers,
+            "background": report.background,
         }
         return Response(body, status=503 if report.status == "unhealthy" else 200)
