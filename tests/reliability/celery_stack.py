@@ -204,10 +204,11 @@ def _gunicorn_options() -> list[str]:
     return ["--no-control-socket"] if "--no-control-socket" in help_text.stdout else []
 
 
-def start_simulator(log_dir: Path) -> tuple[subprocess.Popen, str]:
+def start_simulator(log_dir: Path, *extra: str) -> tuple[subprocess.Popen, str]:
+    """`python -m providers.sandbox` on a free port (`extra`: e.g. "--esims", "200"); (process, base URL)."""
     proc = servers.start(
         "simulator",
-        [servers.PYTHON, "-m", "providers.sandbox", "--port", "0"],
+        [servers.PYTHON, "-m", "providers.sandbox", "--port", "0", *extra],
         env=servers.base_environment(),
         log_dir=log_dir,
     )
