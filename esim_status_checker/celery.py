@@ -20,12 +20,13 @@ app.autodiscover_tasks()
 
 
 @app.on_after_configure.connect
-def _create_filesystem_broker_folders(sender: Celery, **kwargs) -> None:
-    """The file-system transport (the embedded default) reads and writes folders it does not create;
-    publisher and worker both configure the app, so whichever comes first makes them."""
-    if not str(sender.conf.broker_url or "").startswith("filesystem"):
-        return
-    options = sender.conf.broker_transport_options or {}
-    for key in ("data_folder_in", "data_folder_out", "control_folder"):
-        if options.get(key):
-            Path(options[key]).mkdir(parents=True, exist_ok=True)
+def _create_local_folders(sender: Celery, **kwargs) -> None:
+    """The file-system transport (the embedded default) reads and writes folders it does not create,
+    and beat writes its schedule file into a folder it does not create either; publisher, worker and
+    beat all configure the app, so whichever comes first makes them."""
+    folders = [Path(sender.conf.beat_schedule_filename).parent]
+    if str(sender.conf.broker_url or "").startswith("filesystem"):
+        options = sender.conf.broker_transport_options or {}
+        folders += [Path(options[key]) for key in ("data_folder_in", "data_folder_out", "control_folder")]
+    for folder in folders:
+        folder.mkdir(parents=True, exist_ok=True)

@@ -19,6 +19,7 @@ import os
 import time
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -142,6 +143,12 @@ def deliver(stack: CeleryStack, body: bytes, signature: str, web: str | None = N
     return response, time.monotonic() - started
 
 
+def confirm(stack: CeleryStack, session_id: str) -> requests.Response:
+    return requests.post(
+        f"{stack.web}/api/esim/renewal/confirm-payment/", json={"session_id": session_id}, timeout=60
+    )
+
+
 def order(order_id: str) -> RenewalOrder:
     return RenewalOrder.objects.get(order_id=order_id)
 
@@ -202,6 +209,36 @@ def test_the_webhook_answers_before_a_slow_top_up_and_the_worker_completes_it(fr
     assert topup["reference"] == done.provider_reference
     assert claims(order_id) == ["worker:claim"]
     assert len(task_lines(worker, outcome="succeeded")) == 1
+
+
+def test_the_success_page_confirms_show_completed_and_the_worker_tops_up_once(fresh):
+    fresh.start_worker("behind-confirms")
+    fresh.slow_top_ups(1)
+    order_id, body, signature = pay(fresh)
+    assert deliver(fresh, body, signature)[0].status_code == 200
+    session_id = order(order_id).checkout_session_id
+
+    # The published frontend in development mode: two confirms at once, then a reload.
+    with ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(lambda _: confirm(fresh, session_id), range(2)))
+    replies.append(confirm(fresh, session_id))
+
+    assert [(r.status_code, r.json()["order"]["status"]) for r in replies] == [(200, "COMPLETED")] * 3
+    assert len(fresh.topups()) == 1
+    assert len(claims(order_id)) == 1  # the worker's, unless it was slower than CONFIRM_FULFIL_AFTER_SECONDS
+
+
+def test_with_no_worker_running_confirm_places_the_top_up_itself(fresh):
+    order_id, body, signature = pay(fresh)
+    assert deliver(fresh, body, signature)[0].status_code == 200  # the task waits: no worker
+    session_id = order(order_id).checkout_session_id
+
+    with ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(lambda _: confirm(fresh, session_id), range(2)))
+
+    assert [(r.status_code, r.json()["order"]["status"]) for r in replies] == [(200, "COMPLETED")] * 2
+    assert len(fresh.topups()) == 1
+    assert claims(order_id) == ["confirm:claim"]
 
 
 def test_one_task_delivered_six_times_to_two_workers_places_one_top_up(fresh):
