@@ -11,15 +11,18 @@ from __future__ import annotations
 import pytest
 from django.db import transaction
 
+from pulse import tasks
 from pulse.models import OrderStatus
-from pulse.services import order_state
+from pulse.services import fulfilment, order_state
 from pulse.services.background import enqueue_fulfilment
+from pulse.services.fulfilment import renewal_payment_sync
 from pulse.services.reconciler import reconcile_once
 from pulse.tests.background_helpers import (  # noqa: F401 - the *_fixture names register fixtures
     broker_down_fixture,
     queued_fixture,
 )
 from pulse.tests.renewal_helpers import (  # noqa: F401
+    SEED_ICCID,
     api_fixture,
     confirm,
     create_order,
@@ -36,6 +39,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("renewal_env")]
 
 S = OrderStatus
 FULFIL = "pulse.tasks.fulfil_order"
+CHECK = "/api/esim/check/"
 
 
 @pytest.fixture(autouse=True)
@@ -181,3 +185,24 @@ def test_confirm_of_an_order_a_worker_holds_answers_fulfilling_after_the_wait(ap
     assert response.json()["order"]["status"] == "FULFILLING"
     assert top_ups() == []  # confirm never places a top-up for an order someone else claimed
     assert queued.take() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_confirm_drops_this_process_cached_status_once_a_worker_elsewhere_completed_the_order(
+    api, queued, monkeypatch
+):
+    order_id, session_id = create_order(api)
+    check = {"iccid": SEED_ICCID}
+    api.post(CHECK, check, format="json")
+    assert api.post(CHECK, check, format="json").json()["cached"] is True
+    sandbox_pay(session_id)
+    renewal_payment_sync(session_id=session_id, by="webhook", fulfil_now=False)
+    # A worker in another process completes it; the cache it clears is not this process's memory.
+    monkeypatch.setattr(fulfilment, "forget_status", lambda iccid: None)
+    assert tasks.fulfil_order.apply(args=[order_of(order_id).pk]).get() == S.COMPLETED
+    monkeypatch.undo()
+    assert api.post(CHECK, check, format="json").json()["cached"] is True  # stale
+
+    assert confirm(api, session_id).json()["order"]["status"] == "COMPLETED"
+
+    assert api.post(CHECK, check, format="json").json()["cached"] is False
