@@ -25,7 +25,6 @@ from urllib.parse import quote
 
 import requests
 
-from providers.sandbox import SANDBOX_CREDENTIALS
 from tests.reliability import servers
 
 WEBHOOK_SECRET = "whsec_test_fake"  # the sandbox gateway signs with it when set; web and test agree
@@ -50,7 +49,6 @@ def app_environment(
 ) -> dict[str, str]:
     """The environment of every web and worker process: production settings, the sandbox gateway,
     the HTTP simulators as the providers, short leases so the tests wait seconds, not minutes."""
-    creds = SANDBOX_CREDENTIALS
     env = {
         **servers.base_environment(),
         "DJANGO_SETTINGS_MODULE": "esim_status_checker.settings.base",
@@ -67,18 +65,7 @@ def app_environment(
         "CACHE_KEY_PREFIX": prefix,
         "CELERY_BROKER_URL": broker_url,
         "CELERY_QUEUE_PREFIX": prefix,
-        "ESIM_SANDBOX": "false",
-        "AIRHUB_BASE_URL": f"{simulator}/airhub",
-        "AIRHUB_USERNAME": creds["airhub"]["username"],
-        "AIRHUB_PASSWORD": creds["airhub"]["password"],
-        "ESIMCARD_BASE_URL": f"{simulator}/esimcard",
-        "ESIMCARD_EMAIL": creds["esimcard"]["email"],
-        "ESIMCARD_PASSWORD": creds["esimcard"]["password"],
-        "TRAVELROAM_BASE_URL": f"{simulator}/travelroam",
-        "TRAVELROAM_API_KEY": creds["travelroam"]["api_key"],
-        "TRAVELROAM_CLIENT_SECRET": creds["travelroam"]["client_secret"],
-        "CURRENCYFREAKS_API_BASE_URL": f"{simulator}/currencyfreaks",
-        "CURRENCYFREAKS_API_KEY": creds["currencyfreaks"]["api_key"],
+        **servers.simulator_environment(simulator),
         "PAYMENT_GATEWAY": "sandbox",
         "SANDBOX_PAYMENTS_ALLOWED": "true",
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -152,7 +139,7 @@ class Stack:
             [
                 servers.GUNICORN, "esim_status_checker.wsgi:application",
                 "-w", str(workers), "--threads", "4", "-b", f"127.0.0.1:{port}",
-                "--graceful-timeout", "5", "--timeout", "60", *_gunicorn_options(),
+                "--graceful-timeout", "5", "--timeout", "60", *servers.gunicorn_options(),
             ],
             env={**self.env, **overrides},
             log_dir=self.log_dir,
@@ -198,10 +185,16 @@ class Stack:
             self.stop(proc)
 
 
-def _gunicorn_options() -> list[str]:
-    # gunicorn 25+ opens a control socket in ~/.gunicorn unless told not to (several runs would clash).
-    help_text = subprocess.run([servers.GUNICORN, "--help"], capture_output=True, text=True, check=False)
-    return ["--no-control-socket"] if "--no-control-socket" in help_text.stdout else []
+def deliver_webhook(web: str, body: bytes, signature: str, session=None) -> tuple[requests.Response, float]:
+    """POST a signed event to the webhook as Stripe does; (response, seconds until the answer)."""
+    started = time.monotonic()
+    response = (session or requests).post(
+        f"{web}/api/esim/stripe/webhook/",
+        data=body,
+        headers={"Content-Type": "application/json", "Stripe-Signature": signature},
+        timeout=60,
+    )
+    return response, time.monotonic() - started
 
 
 def start_simulator(log_dir: Path, *extra: str) -> tuple[subprocess.Popen, str]:

@@ -39,6 +39,7 @@ from tests.reliability.celery_stack import (
     Stack,
     app_environment,
     database_url,
+    deliver_webhook,
     start_simulator,
     wait_for,
 )
@@ -51,23 +52,6 @@ RABBITMQ_URL = os.environ.get("RABBITMQ_TEST_URL") or "amqp://guest:guest@127.0.
 FULFIL = "pulse.tasks.fulfil_order"
 # A killed worker's lease runs out after this; the top-up task's time limit must stay below it.
 SHORT_LEASE = {"FULFILMENT_LEASE_SECONDS": "6", "CELERY_FULFIL_TIME_LIMIT": "5"}
-
-
-def _unavailable(reason: str):
-    if os.environ.get("MULTI_WORKER_REQUIRED") == "1":
-        pytest.fail(f"{reason} (MULTI_WORKER_REQUIRED=1)")
-    pytest.skip(reason)
-
-
-def _require_redis():
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        _unavailable(f"Redis is not reachable at {REDIS_URL} ({type(exc).__name__}); it is the broker here")
-    return client
 
 
 @dataclass
@@ -83,8 +67,8 @@ class CeleryStack:
 @pytest.fixture(scope="module")
 def celery_stack(django_db_setup, django_db_blocker, tmp_path_factory) -> Iterator[CeleryStack]:
     if connection.vendor != "postgresql":
-        _unavailable("the real-worker tests run on PostgreSQL (DATABASE_URL=postgres://...)")
-    redis_client = _require_redis()
+        servers.unavailable("the real-worker tests run on PostgreSQL (DATABASE_URL=postgres://...)")
+    redis_client = servers.require_redis(REDIS_URL, "the broker")
     log_dir = tmp_path_factory.mktemp("celery_worker")
     prefix = f"test-celery-{os.getpid()}"
     simulator_proc, simulator = start_simulator(log_dir)
@@ -133,14 +117,7 @@ def pay(stack: CeleryStack, iccid: str = SEED_ICCID, web: str | None = None) -> 
 
 def deliver(stack: CeleryStack, body: bytes, signature: str, web: str | None = None):
     """POST the signed event to the webhook; (response, seconds it took)."""
-    started = time.monotonic()
-    response = requests.post(
-        f"{web or stack.web}/api/esim/stripe/webhook/",
-        data=body,
-        headers={"Content-Type": "application/json", "Stripe-Signature": signature},
-        timeout=60,
-    )
-    return response, time.monotonic() - started
+    return deliver_webhook(web or stack.web, body, signature)
 
 
 def confirm(stack: CeleryStack, session_id: str) -> requests.Response:
@@ -315,7 +292,7 @@ def test_a_top_up_task_makes_the_round_trip_through_rabbitmq(fresh):
         with Connection(RABBITMQ_URL, connect_timeout=3) as conn:
             conn.ensure_connection(max_retries=1)
     except Exception as exc:  # any transport error: not reachable
-        _unavailable(f"RabbitMQ is not reachable at {RABBITMQ_URL} ({type(exc).__name__})")
+        servers.unavailable(f"RabbitMQ is not reachable at {RABBITMQ_URL} ({type(exc).__name__})")
     prefix = f"{fresh.prefix}-amqp"
     worker = fresh.start_worker("rabbit", CELERY_BROKER_URL=RABBITMQ_URL, CELERY_QUEUE_PREFIX=prefix)
     try:
