@@ -135,6 +135,7 @@ def run(args: argparse.Namespace) -> dict:
             broker_url=args.redis_url,
             prefix=prefix,
             LOG_LEVEL="WARNING",
+            DB_CONN_MAX_AGE="60",  # the production default (the tests close connections after each request)
             PROVIDER_TIMEOUT=str(args.top_up_seconds + 10),
             FULFILMENT_LEASE_SECONDS="600",
             CELERY_FULFIL_TIME_LIMIT=str(int(args.top_up_seconds + 30)),
