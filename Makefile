@@ -34,7 +34,7 @@ migrate: $(STAMP) .env
 	$(PY) manage.py migrate --noinput
 
 # The web server and a Celery worker with embedded beat, stopped together on Ctrl-C; without a broker
-# setting they talk through files in .celery/ (docs/background.md).
+# setting they talk through files in var/celery/ (docs/background.md).
 run: migrate
 	$(PY) scripts/run_dev.py --host $(HOST) --port $(PORT)
 
@@ -69,4 +69,4 @@ sandbox-server: $(STAMP)
 	$(PY) -m providers.sandbox --port 8765 --latency-ms 100
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .celery
+	rm -rf $(VENV) .pytest_cache .ruff_cache var/celery

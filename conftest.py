@@ -18,3 +18,16 @@ def _clear_cache():
     cache.clear()
     yield
     cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _isolated_sandbox_world():
+    """Every test starts with the in-memory simulator world as built: one that a test changed (a top-up,
+    a fault, a login) is reset afterwards, whether or not that test's fixtures reset it themselves."""
+    from providers.sandbox import get_default_world
+
+    world = get_default_world()
+    before = world.generation
+    yield
+    if world.generation != before:
+        world.reset()

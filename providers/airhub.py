@@ -214,7 +214,8 @@ class AirHubClient:
         if cached is not None:
             return cached, True
         # Reference: providers.md §2.2 (GetOrderDetail flag "2" = a date range, fromDate/toDate mandatory).
-        # Unverified: the date format; YYYY-MM-DD is assumed (no source shows a flag-2 call).
+        # Unverified: the date format; YYYY-MM-DD is assumed (no source shows a flag-2 call). A recording
+        # settles it: GetOrderDetail flag 2 from a lookup of an ICCID not among the last 300 orders.
         index = self._fetch_orders({"flag": "2", "fromDate": start.isoformat(), "toDate": end.isoformat()})
         if past:
             self._cache.set(key, index, PAST_WINDOW_TTL)
@@ -320,6 +321,7 @@ class AirHubClient:
             raise ProviderRejected(AIRHUB, f"renewal refused: {self._message(body, 'isSuccess false')}")
         if not is_true(flag):
             # Unverified response shape: without isSuccess we cannot tell whether it was applied.
+            # InsertRenew is paid and never recorded: the first real renewal's answer settles it.
             raise ProviderResponseInvalid(AIRHUB, f"{RENEW_PATH} answered without isSuccess; outcome unknown")
         self._cache.delete(self._index_key)  # validity and data changed: the next lookup reads afresh
         reference = renew_reference(body, order_id, request.order_reference)
@@ -331,9 +333,24 @@ class AirHubClient:
         return TopUpResult(AIRHUB, reference, TopUpState.COMPLETED, self._message(body, ""))
 
     def find_top_up(self, request: TopUpRequest, *, since: datetime) -> TopUpResult | None:
+        """None only when the renewal history answers and holds no renewal of the order since `since`.
+
+        Raises ProviderError whenever it cannot tell, including an HTTP 404: GetRenewData is only named
+        by third-party code (providers.md §2.2), so a 404 may mean the path or the order is unknown to
+        it, never that no renewal happened (taking it for "absent" could top up twice).
+        """
         order_id = _order_id(request)
         # Reference: providers.md §2.2 (GetRenewData, named by 3P code only; request and answer unverified)
-        body = self._post(RENEW_DATA_PATH, lambda partner: {"partnerCode": partner, "orderID": order_id})
+        try:
+            body = self._post(RENEW_DATA_PATH, lambda partner: {"partnerCode": partner, "orderID": order_id})
+        except ProviderRejected as exc:
+            if exc.status_code != 404:
+                raise
+            raise ProviderRejected(
+                AIRHUB,
+                f"{RENEW_DATA_PATH} answered 404: the renewal history cannot tell whether the top-up happened",
+                status_code=404,
+            ) from exc
         if (
             isinstance(body, dict)
             and is_false(pick(body, "isSuccess"))

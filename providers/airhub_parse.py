@@ -100,6 +100,7 @@ def _list_under(body: Any, keys: Iterable[str]) -> list[Any] | None:
 
 def order_items(body: Any, path: str) -> list[dict[str, Any]]:
     # Unverified: the original reads `getOrderdetails`; its parallel variant reads `data`; `orders` is a guess.
+    # A recording settles it: GetOrderDetail from any lookup (docs/providers.md, "Recordings").
     items = _list_under(body, ("getOrderdetails", "data", "orders"))
     if items is None:
         raise ProviderResponseInvalid(AIRHUB, f"{path} answered without an order list")
@@ -150,6 +151,7 @@ def extract_activation(body: Any, order_id: str) -> dict[str, str | None] | None
 
     Unverified: the original reads `getOrderdetails[0]`, script_optimized reads a dict keyed by order id,
     3P code reads `data` (list or dict) with `smdpAddress` / `matchingId` (providers.md §2.3).
+    A recording settles it: GetActivationCode from a lookup of an eSIM the account owns.
     """
     item = _activation_item(body, order_id)
     if item is None:
@@ -264,6 +266,7 @@ def build_record(
 
 def parse_catalogue(body: Any, path: str) -> list[CatalogBundle]:
     # Unverified shape (providers.md §2.2 documents the request only): accept each envelope 3P code used.
+    # A recording settles it: GetPlanInformation from the catalogue step.
     items = _list_under(body, ("data", "getPlanInformation", "planDetails", "plans"))
     if items is None:
         raise ProviderResponseInvalid(AIRHUB, f"{path} answered without a plan list")
@@ -312,6 +315,7 @@ def _countries(raw: object) -> tuple[str, ...]:
 
 def renew_reference(body: Mapping[str, Any], order_id: str, order_reference: str) -> str:
     # Unverified: InsertRenew's answer is unknown (providers.md §2.3); take the first id-like value.
+    # No recording can settle it (a paid call, never recorded): the first real renewal's answer will.
     data = pick(body, "data")
     data = data if isinstance(data, dict) else {}
     for value in (pick(data, "renewId"), pick(body, "renewId"), pick(data, "id"), pick(body, "id")):
@@ -324,6 +328,7 @@ def renew_reference(body: Mapping[str, Any], order_id: str, order_reference: str
 
 def renew_items(body: Any, path: str) -> list[dict[str, Any]]:
     # Unverified: GetRenewData is only named by 3P code (providers.md §2.2); accept `data`/`getRenewData`.
+    # A recording settles it: GetRenewData from the renewal_history step of a found eSIM.
     items = _list_under(body, ("data", "getRenewData"))
     if items is None:
         raise ProviderResponseInvalid(AIRHUB, f"{path} answered without a renewal list")

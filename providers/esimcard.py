@@ -298,7 +298,8 @@ class ESimCardClient:
         """Buy `request.package_id` for the eSIM. Never retried: a timeout is an unknown outcome.
 
         `imei` carries the ICCID, as in the original: what `imei` identifies in a top-up is not
-        documented (the spec example is a device IMEI; providers.md §4.3, §6.2). Unverified.
+        documented (the spec example is a device IMEI; providers.md §4.3, §6.2). Unverified: a recording
+        settles it with POST /can-topup-esim, asked with the ICCID as `imei` (the top_up_available step).
         """
         if not request.package_id:
             raise ValueError("eSIMCard top-ups need request.package_id (the package_type_id)")

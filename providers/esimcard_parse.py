@@ -43,6 +43,7 @@ _MAX_MESSAGE = 200
 _DAYS_IN_NAME = re.compile(r"(\d+)\s*Days?", re.IGNORECASE)
 # Activation keys seen on eSIM items. Unverified: none is in the spec example (providers.md §4.3);
 # the original and 3P clients read them, so each is accepted when it holds an LPA string.
+# A recording settles it: GET /my-esims and GET /my-esims/{id} (docs/providers.md, "Recordings").
 _ACTIVATION_KEYS = ("qr_code_text", "qr_code", "activation_code", "lpa")
 # eSIMCard shows binary GB/MB rounded to 4 decimals: a 10**9-byte plan is "0.9313 GB" (providers.md
 # §4.3; the sandbox rounds the same way). The true figure therefore lies within half a unit of the
@@ -107,6 +108,7 @@ def binary_bytes(value: object, unit: object) -> int | None:
     if exact is None:
         return None
     # Unverified: a missing unit is read as GB by quantity_to_bytes (every spec example has one).
+    # A recording settles it: GET /my-esims/{id} and GET /my-sim/{id}/usage of an eSIM in use.
     unit_name = str(unit or "GB").strip().upper()
     step = _DECIMAL_STEP.get(unit_name)
     if step is None:
@@ -148,6 +150,7 @@ def parse_package(item: Mapping[str, Any], bucket_state: StatusCode) -> BundleSt
     if state is StatusCode.UNKNOWN:
         state = bucket_state  # the bucket says what the package's own status did not
     # Unverified: `date_*` are "YYYY-MM-DD HH:MM:SS" without a zone; parse_datetime reads them as UTC.
+    # A recording of GET /my-esims/{id} shows the format; the portal's times for it show the zone.
     started = parse_datetime(item.get("date_activated"))
     expires = parse_datetime(item.get("date_expiry"))
     return BundleState(
@@ -183,6 +186,7 @@ def activation_fields(*sources: Mapping[str, Any]) -> tuple[str | None, str | No
     Unverified shapes (providers.md §4.3): an LPA string under one of `_ACTIVATION_KEYS`; a bare
     matching id in `activation_code` next to `smdp_address` (3P myumrahesim); or the `carddata`
     parameter of `universal_link` (3P). A `qr_code` that is an image URL is not an LPA and is skipped.
+    A recording settles it: GET /my-esims and GET /my-esims/{id}.
     """
     for source in sources:
         for key in _ACTIVATION_KEYS:
@@ -255,7 +259,8 @@ def build_record(
         smdp_address=smdp,
         matching_id=matching,
         activation_code=activation_code,
-        apn=_text(sim.get("apn")),  # Unverified: the original reads sim.apn; the spec has none
+        # Unverified: the original reads sim.apn; the spec has none. A recording of GET /my-esims/{id} settles it.
+        apn=_text(sim.get("apn")),
     )
 
 
@@ -288,6 +293,7 @@ def catalogue_bundle(
     unlimited = _is_true(item.get("unlimited")) or is_unlimited(quantity)
     # Unverified: catalogue packages are read as their nominal (decimal) size — a package sold as
     # "1GB" is a 10**9-byte plan — while per-eSIM usage figures are binary (see binary_bytes).
+    # A recording settles it: GET /packages and GET /pricing (the catalogue step).
     data_bytes = None if unlimited else quantity_to_bytes(quantity, item.get("data_unit") or "GB")
     return CatalogBundle(
         provider=ESIMCARD,

@@ -165,6 +165,7 @@ def catalogue_page(body: Any) -> tuple[list[Any], int]:
 
     Unverified: TravelRoam's original caller read `bundles` and sent no pagination, so a missing
     count is taken as a single page, and a bare list (no envelope) is accepted as the bundles.
+    A recording settles it: POST /catalogue (the probe and the catalogue step).
     """
     if isinstance(body, list):
         return body, 1
@@ -236,6 +237,7 @@ def parse_order(body: Any) -> TopUpResult:
     Unverified: the response shape is unknown (the original never read it). By analogy with eSIM Go's
     order response we expect `orderReference`, `status`, `statusMessage`, `assigned`. A body that
     proves neither success nor failure raises ProviderResponseInvalid: the outcome is unknown.
+    No recording can settle it (a paid call, never recorded): the first real top-up's answer will.
     """
     if not isinstance(body, dict):
         raise _invalid("processorders answered with a body that is not an object")
@@ -260,7 +262,8 @@ def parse_assignments(body: Any) -> list[dict[str, str | None]]:
     """`GET /getesimassignments` rows as {iccid, profile_status}; matching ids are dropped on purpose.
 
     Unverified: eSIM Go's JSON variant is a list of per-eSIM objects; an envelope (`esims`,
-    `assignments`, `data`) or a single object is accepted too.
+    `assignments`, `data`) or a single object is accepted too. A recording settles it:
+    `provider_smoke --record DIR --order-reference REF` reads GET /getesimassignments.
     """
     rows: Any = body
     if isinstance(body, dict):

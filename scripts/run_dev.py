@@ -1,7 +1,7 @@
 """`make run`: Django's development server and a Celery worker with embedded beat, as one command.
 
 With no broker configured the worker uses kombu's file-system transport (`CELERY_FILESYSTEM_DIR`,
-`.celery/` in the project), so a fresh clone runs the whole flow — webhook, background top-up,
+`var/celery/` in the project), so a fresh clone runs the whole flow — webhook, background top-up,
 scheduled jobs — with no Redis and no second terminal. Ctrl-C (or SIGTERM) stops both children;
 if either exits on its own, the other is stopped too and its exit code is ours.
 

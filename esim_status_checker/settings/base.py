@@ -8,6 +8,7 @@ SECRET_KEY and an empty ALLOWED_HOSTS stop the process at start-up with a messag
 from __future__ import annotations
 
 import warnings
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "pulse",
 ]
 
@@ -80,6 +82,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "esim_status_checker.urls"
@@ -115,11 +119,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# System check ids to accept on purpose (e.g. pulse.W006 for a single-process deployment without
+# Redis); `manage.py check --deploy` lists them all (docs/reliability.md).
+SILENCED_SYSTEM_CHECKS = env_list("SILENCED_SYSTEM_CHECKS")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# django-axes first: it refuses a locked-out username+IP before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 LANGUAGE_CODE = "en-us"
@@ -187,6 +201,27 @@ X_FRAME_OPTIONS = "DENY"
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # ---------------------------------------------------------------------------------------------
+# Admin login brute force (django-axes; docs/operations.md "Locked out of the admin")
+# ---------------------------------------------------------------------------------------------
+# Failed logins of one username from one client IP before that pair is locked out.
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 10)
+if AXES_FAILURE_LIMIT < 1:
+    raise ImproperlyConfigured(f"AXES_FAILURE_LIMIT must be 1 or more, got {AXES_FAILURE_LIMIT}")
+# Minutes a locked-out pair waits; 0 = locked until staff unlock it (axes_reset_username).
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+if AXES_COOLOFF_MINUTES < 0:
+    raise ImproperlyConfigured(f"AXES_COOLOFF_MINUTES must be 0 or more, got {AXES_COOLOFF_MINUTES}")
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES) if AXES_COOLOFF_MINUTES else None
+# Username and IP together: a guesser is stopped without locking the real person out everywhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+# The same client IP as the rate limits: X-Forwarded-For only as far as TRUSTED_PROXY_COUNT allows.
+AXES_CLIENT_IP_CALLABLE = "pulse.client_ip.client_ip"
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "pulse/admin_locked_out.html"
+# Attempts live in the database, so every worker sees the same count.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+
+# ---------------------------------------------------------------------------------------------
 # Frontend and CORS
 # ---------------------------------------------------------------------------------------------
 FRONTEND_URL = env_str("FRONTEND_URL", "http://localhost:3000").rstrip("/")
@@ -211,6 +246,9 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "pulse.exception_handlers.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+
+# The client IP rule shared by the rate limits and the admin lockout (pulse/client_ip.py).
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 # Per client IP and endpoint ("N/sec|min|hour|day"); empty switches a limit off. The webhook is exempt.
 THROTTLE_RATES = {
@@ -258,6 +296,12 @@ _ANY_PROVIDER_CREDENTIAL = any(
 _sandbox = env_optional_bool("ESIM_SANDBOX")
 # Never silently on in production: DEBUG=False needs an explicit ESIM_SANDBOX=true.
 ESIM_SANDBOX = _sandbox if _sandbox is not None else (DEBUG and not _ANY_PROVIDER_CREDENTIAL)
+# Where the simulators keep their state, so that every process of this deployment (web workers,
+# management commands, background workers) sees one simulated world: a file path (relative paths are
+# under the project), or "memory" for a separate world per process (the test settings' default).
+# `manage.py sandbox_reset` starts it afresh (providers/sandbox/README.md).
+_sandbox_state = env_str("ESIM_SANDBOX_STATE", "var/sandbox-world.sqlite3")
+ESIM_SANDBOX_STATE = "" if _sandbox_state.lower() == "memory" else str(BASE_DIR / _sandbox_state)
 
 PROVIDER_TIMEOUT = env_float("PROVIDER_TIMEOUT", 10.0)
 PROVIDER_CONNECT_TIMEOUT = env_float("PROVIDER_CONNECT_TIMEOUT", min(3.05, PROVIDER_TIMEOUT))
@@ -312,6 +356,10 @@ RENEWAL_AUTO_REFUND = env_bool("RENEWAL_AUTO_REFUND", True)
 FULFILMENT_LEASE_SECONDS = env_int("FULFILMENT_LEASE_SECONDS", 300)
 # Top-up attempts before an order with an unclear provider outcome goes to staff.
 RENEWAL_MAX_ATTEMPTS = env_int("RENEWAL_MAX_ATTEMPTS", 5)
+# Minutes the reconciler keeps asking the provider about a top-up whose outcome is unknown (timeout,
+# lost answer) when the provider cannot tell, counted from the claim after payment (or a staff
+# retry); then the order goes to MANUAL_REVIEW instead of waiting in FULFILLING for ever. At least 1.
+RENEWAL_UNKNOWN_OUTCOME_BUDGET_MINUTES = max(env_int("RENEWAL_UNKNOWN_OUTCOME_BUDGET_MINUTES", 15), 1)
 
 # ---------------------------------------------------------------------------------------------
 # Background work: Celery worker + beat (docs/background.md)
@@ -319,7 +367,7 @@ RENEWAL_MAX_ATTEMPTS = env_int("RENEWAL_MAX_ATTEMPTS", 5)
 # The broker: Redis or RabbitMQ (amqp://) URL. Default: REDIS_URL when set, else kombu's file-system
 # transport in CELERY_FILESYSTEM_DIR, which needs no server but only works when the web process and
 # the worker share one machine (the embedded `make run` setup; `check --deploy` warns about it).
-CELERY_FILESYSTEM_DIR = Path(env_str("CELERY_FILESYSTEM_DIR", str(BASE_DIR / ".celery")))
+CELERY_FILESYSTEM_DIR = Path(env_str("CELERY_FILESYSTEM_DIR", str(BASE_DIR / "var" / "celery")))
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
 # Seconds to wait for the broker to accept a connection, and (Redis) for an answer. They bound how
 # long a webhook can wait to hand a task over; when that fails the order stays PAID and the
@@ -416,7 +464,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # ---------------------------------------------------------------------------------------------
-# E-mail
+# E-mail: every standard Django EMAIL_* setting (docs/operations.md, "What the customer receives")
 # ---------------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_str(
     "EMAIL_BACKEND",
@@ -425,12 +473,39 @@ EMAIL_BACKEND = env_str(
     else "django.core.mail.backends.smtp.EmailBackend",
 )
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
-EMAIL_PORT = env_int("EMAIL_PORT", 587)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
-EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
-EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10)
+# Implicit TLS (SMTPS, usually port 465) or STARTTLS (usually 587): one or the other, never both.
+EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", not EMAIL_USE_SSL)
+if EMAIL_USE_TLS and EMAIL_USE_SSL:
+    raise ImproperlyConfigured(
+        "EMAIL_USE_TLS and EMAIL_USE_SSL are both true, and Django then sends no e-mail at all. Port 587 "
+        "usually means EMAIL_USE_TLS=true (STARTTLS), port 465 EMAIL_USE_SSL=true (implicit TLS): set the other "
+        "one to false."
+    )
+EMAIL_PORT = env_int("EMAIL_PORT", 465 if EMAIL_USE_SSL else 587)
+if not 0 < EMAIL_PORT < 65536:
+    raise ImproperlyConfigured(f"EMAIL_PORT must be a port number (1-65535), got {EMAIL_PORT}")
+# Client certificate for the SMTP server (PEM files), only if it asks for one; unset = none.
+EMAIL_SSL_CERTFILE = env_str("EMAIL_SSL_CERTFILE") or None
+EMAIL_SSL_KEYFILE = env_str("EMAIL_SSL_KEYFILE") or None
+# Seconds before a silent SMTP server counts as failed; never "wait for ever".
+EMAIL_TIMEOUT = env_float("EMAIL_TIMEOUT", 10.0)
+if EMAIL_TIMEOUT <= 0:
+    raise ImproperlyConfigured(f"EMAIL_TIMEOUT must be more than 0 seconds, got {EMAIL_TIMEOUT:g}")
+# Directory of the file backend (django.core.mail.backends.filebased.EmailBackend), relative to the
+# project directory unless absolute. Unset with that backend: `check` reports pulse.E011.
+_email_file_path = env_str("EMAIL_FILE_PATH")
+EMAIL_FILE_PATH = str(BASE_DIR / _email_file_path) if _email_file_path else None
+# Subject prefix of Django's mails to ADMINS/MANAGERS (customer e-mails have their own subjects).
+_email_subject_prefix = env_str("EMAIL_SUBJECT_PREFIX", "[eSIM Status Checker]")
+EMAIL_SUBJECT_PREFIX = f"{_email_subject_prefix} "
+# The Date header in TIME_ZONE instead of UTC.
+EMAIL_USE_LOCALTIME = env_bool("EMAIL_USE_LOCALTIME", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "eSIM Support <noreply@example.com>")
+# Sender of Django's own error mails to ADMINS; default: the customer sender.
+SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
 
 # ---------------------------------------------------------------------------------------------
 # Logging: console + rotating file, optional JSON lines, request id on every line.

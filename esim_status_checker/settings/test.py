@@ -11,6 +11,9 @@ os.environ.setdefault("SECRET_KEY", "test-secret-key-that-is-long-enough-for-dja
 os.environ.setdefault("DEBUG", "false")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,localhost,127.0.0.1")
 os.environ.setdefault("ESIM_SANDBOX", "true")
+# Each test process gets its own fast in-memory simulator world; tests that need the shared one opt in
+# with override_settings(ESIM_SANDBOX_STATE=<a tmp file>).
+os.environ.setdefault("ESIM_SANDBOX_STATE", "memory")
 os.environ.setdefault("PAYMENT_GATEWAY", "sandbox")
 # Tests run with DEBUG off, so the no-money sandbox gateway needs the explicit opt-in.
 os.environ.setdefault("SANDBOX_PAYMENTS_ALLOWED", "true")

@@ -59,11 +59,11 @@ class AirHubApp(ProviderApp):
 
     def register(self) -> None:
         add = self.router.add
-        add("POST", "/api/Authentication/UserLogin", self.login, auth=False)
+        add("POST", "/api/Authentication/UserLogin", self.login, auth=False, writes=True)
         add("POST", "/api/ESIM/GetOrderDetail", self.order_detail)
         add("POST", "/api/ESIM/GetActivationCode", self.activation_code)
         add("POST", "/api/ESIM/GetPlanInformation", self.plan_information)
-        add("POST", "/api/Renew/InsertRenew", self.insert_renew)
+        add("POST", "/api/Renew/InsertRenew", self.insert_renew, writes=True)
         add("POST", "/api/Renew/GetRenewData", self.renew_data)
 
     # --- provider-specific error bodies -------------------------------------------------------------
@@ -160,7 +160,10 @@ class AirHubApp(ProviderApp):
         )
 
     def plan_information(self, request: Request) -> Response:
-        """Unverified shape (providers.md has the request only): ``{"isSuccess", "message", "data": [plans]}``."""
+        """Unverified shape (providers.md has the request only): ``{"isSuccess", "message", "data": [plans]}``.
+
+        A recording settles it (GetPlanInformation, the catalogue step; docs/providers.md).
+        """
         body = request.data()
         if (error := self._partner_error(body)) is not None:
             return error
@@ -175,7 +178,10 @@ class AirHubApp(ProviderApp):
         return json_response({"isSuccess": True, "message": "", "data": plans})
 
     def insert_renew(self, request: Request) -> Response:
-        """Unverified response shape: ``{"isSuccess", "message", "data": {"renewId", "orderId", ...}}``."""
+        """Unverified response shape: ``{"isSuccess", "message", "data": {"renewId", "orderId", ...}}``.
+
+        Never recorded (a paid call): the first real renewal's answer settles it.
+        """
         body = request.data()
         if (error := self._partner_error(body, required=False)) is not None:
             return error
@@ -231,7 +237,10 @@ class AirHubApp(ProviderApp):
         return renewal
 
     def renew_data(self, request: Request) -> Response:
-        """Unverified shape: ``{"isSuccess", "message", "data": [renewals, newest first]}``."""
+        """Unverified shape: ``{"isSuccess", "message", "data": [renewals, newest first]}``.
+
+        A recording settles it (GetRenewData, the renewal_history step; docs/providers.md).
+        """
         body = request.data()
         if (error := self._partner_error(body)) is not None:
             return error

@@ -6,7 +6,6 @@ All lookups used by per-eSIM endpoints are dicts; list endpoints slice pre-sorte
 from __future__ import annotations
 
 import bisect
-import itertools
 import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,7 +45,7 @@ class Dataset:
     tr_esims: dict[str, TrEsim] = field(default_factory=dict)
     tr_orders: dict[str, TrOrder] = field(default_factory=dict)
     _airhub_times: list[datetime] = field(default_factory=list)
-    sequence: itertools.count = field(default_factory=lambda: itertools.count(1))
+    last_number: int = 0  # a plain int (not itertools.count) so the dataset pickles for the state file
     # For ids of things bought through the sandbox; seeded so a replayed test sees the same ids.
     rng: random.Random = field(default_factory=lambda: random.Random(20251102))
 
@@ -73,7 +72,8 @@ class Dataset:
         self.tr_esims[esim.iccid] = esim
 
     def next_number(self) -> int:
-        return next(self.sequence)
+        self.last_number += 1
+        return self.last_number
 
 
 def build_dataset(

@@ -67,8 +67,8 @@ class EsimCardApp(ProviderApp):
 
     def register(self) -> None:
         add = self.router.add
-        add("POST", "/login", self.login, auth=False)
-        add("POST", "/logout", self.logout)
+        add("POST", "/login", self.login, auth=False, writes=True)
+        add("POST", "/logout", self.logout, writes=True)
         add("GET", "/my-esims", self.my_esims)
         add("GET", "/my-esims/{sim_id}", self.esim_detail)
         add("GET", "/my-sim/{sim_id}/usage", self.usage)
@@ -77,7 +77,7 @@ class EsimCardApp(ProviderApp):
         add("GET", "/pricing", self.pricing)
         add("GET", "/balance", self.balance)
         add("POST", "/can-topup-esim", self.can_topup)
-        add("POST", "/package/purchase", self.purchase)
+        add("POST", "/package/purchase", self.purchase, writes=True)
 
     def check_auth(self, request: Request) -> Response | None:
         return None if self.world.tokens.is_valid(self.name, request.bearer_token) else self.auth_error()

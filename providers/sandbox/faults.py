@@ -16,6 +16,7 @@ MODES = (
     "timeout",  # hold the answer delay_s (default 30 s): the client's read timeout fires first
     "connection_refused",  # drop the connection without answering
     "http_500",
+    "http_404",  # the provider's own 404 (a path its gateway does not route, or an unknown record)
     "http_429",  # with Retry-After: retry_after (default 7)
     "token_expired",  # invalidate the provider's tokens: the next authenticated call gets the real 401/403
     "malformed_json",  # 200 with a truncated JSON body

@@ -5,12 +5,17 @@ from __future__ import annotations
 import secrets
 import time
 from collections.abc import Callable
+from typing import Any
 
 
 class TokenStore:
-    """Not thread-safe by itself: the world calls it under its lock."""
+    """Not thread-safe by itself: the world calls it under its lock.
 
-    def __init__(self, ttl_seconds: float = 3600, clock: Callable[[], float] = time.monotonic) -> None:
+    Expiry times are wall-clock (``time.time``) because a shared world persists them in its state file,
+    which other processes, and this one after a restart, read back (see ``export``/``restore``).
+    """
+
+    def __init__(self, ttl_seconds: float = 3600, clock: Callable[[], float] = time.time) -> None:
         self.ttl_seconds = ttl_seconds
         self._clock = clock
         self._tokens: dict[str, dict[str, float]] = {}
@@ -23,7 +28,11 @@ class TokenStore:
             token = f"{self._serial}|{secrets.token_urlsafe(30)}"
         else:
             token = secrets.token_urlsafe(32)
-        self._tokens.setdefault(provider, {})[token] = self._clock() + self.ttl_seconds
+        now = self._clock()
+        issued = self._tokens.setdefault(provider, {})
+        for stale in [value for value, expiry in issued.items() if expiry <= now]:
+            del issued[stale]  # a long-lived shared world must not keep every token ever issued
+        issued[token] = now + self.ttl_seconds
         return token
 
     def is_valid(self, provider: str, token: str | None) -> bool:
@@ -40,3 +49,15 @@ class TokenStore:
             self._tokens.clear()
         else:
             self._tokens.pop(provider, None)
+
+    def export(self) -> dict[str, Any]:
+        """The issued tokens as plain data, for the shared state file."""
+        return {
+            "tokens": {name: dict(issued) for name, issued in self._tokens.items()},
+            "serial": self._serial,
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Replace the issued tokens with ``export()``'s output (read back from the state file)."""
+        self._tokens = {name: dict(issued) for name, issued in state["tokens"].items()}
+        self._serial = state["serial"]

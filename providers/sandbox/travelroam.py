@@ -54,7 +54,7 @@ class TravelRoamApp(ProviderApp):
         add("POST", "/esims/location", self.location)
         add("POST", "/catalogue", self.catalogue)
         add("POST", "/bundle", self.bundle)
-        add("POST", "/processorders", self.process_order)
+        add("POST", "/processorders", self.process_order, writes=True)
         add("GET", "/getesimassignments", self.assignments)
 
     def check_auth(self, request: Request) -> Response | None:
@@ -90,7 +90,7 @@ class TravelRoamApp(ProviderApp):
         return esim if isinstance(esim, Response) else json_response(esim.bundles_json())
 
     def location(self, request: Request) -> Response:
-        """Unverified: an eSIM never seen on a network answers ``{}``."""
+        """Unverified: an eSIM never seen on a network answers ``{}`` (a recording of /esims/location settles it)."""
         esim = self._esim_or_400(request)
         return esim if isinstance(esim, Response) else json_response(dict(esim.location or {}))
 

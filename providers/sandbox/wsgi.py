@@ -153,6 +153,7 @@ class Route:
     pattern: str
     handler: Handler
     auth: bool
+    writes: bool = False  # changes the world's shared state (login tokens, top-ups): see world.py
 
 
 @dataclass(frozen=True)
@@ -170,15 +171,19 @@ class Router:
         self._static: dict[tuple[str, str], Route] = {}
         self._dynamic: list[tuple[list[str], Route]] = []
         self._paths: set[str] = set()
+        self.routes: list[Route] = []  # every route, in registration order
 
-    def add(self, method: str, pattern: str, handler: Handler, *, auth: bool = True) -> None:
-        route = Route(method.upper(), pattern, handler, auth)
+    def add(
+        self, method: str, pattern: str, handler: Handler, *, auth: bool = True, writes: bool = False
+    ) -> None:
+        route = Route(method.upper(), pattern, handler, auth, writes)
         segments = pattern.strip("/").split("/")
         if any(seg.startswith("{") for seg in segments):
             self._dynamic.append((segments, route))
         else:
             self._static[(route.method, self._key(pattern))] = route
         self._paths.add(pattern)
+        self.routes.append(route)
 
     def match(self, method: str, path: str) -> Match | None:
         route = self._static.get((method.upper(), self._key(path)))

@@ -823,3 +823,18 @@ def test_find_top_up_cannot_tell(rsps, body):
 
     with pytest.raises(ProviderResponseInvalid):
         make_client().find_top_up(top_up_request(), since=NOW - timedelta(days=1))
+
+
+@pytest.mark.parametrize("status", [404, 500])
+def test_find_top_up_cannot_tell_when_the_renewal_history_is_not_answered(rsps, status):
+    # A 404 is no proof of absence: GetRenewData is unverified (providers.md §2.2), so the path or the
+    # order may be unknown to it. Answering None would let the reconciler top up a second time.
+    add_login(rsps)
+    add_renew_data(rsps, status=status, body="")
+
+    with pytest.raises(ProviderError) as caught:
+        make_client().find_top_up(top_up_request(), since=NOW - timedelta(days=1))
+
+    assert caught.value.status_code == status
+    if status == 404:
+        assert "cannot tell whether the top-up happened" in caught.value.message

@@ -84,6 +84,8 @@ class RenewalOrderAdmin(admin.ModelAdmin):
                     "receipt_sent_at",
                     "refund_notice_sent_at",
                     "review_notice_sent_at",
+                    "email_failing_since",
+                    "email_error",
                 )
             },
         ),

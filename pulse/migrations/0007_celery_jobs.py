@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pulse', '0002_catalogue_orders_payments'),
+        ('pulse', '0004_email_failures'),
     ]
 
     operations = [

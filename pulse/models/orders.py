@@ -77,6 +77,9 @@ class RenewalOrder(models.Model):
     receipt_sent_at = models.DateTimeField(null=True, blank=True)
     refund_notice_sent_at = models.DateTimeField(null=True, blank=True)
     review_notice_sent_at = models.DateTimeField(null=True, blank=True)
+    # The due e-mail could not be sent: since when (first failure, cleared once one is sent) and why.
+    email_failing_since = models.DateTimeField(null=True, blank=True, db_index=True)
+    email_error = models.CharField(max_length=255, blank=True, help_text="Why the last e-mail was not sent.")
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)

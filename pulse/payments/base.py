@@ -25,6 +25,11 @@ CHECKOUT_MAX_LIFETIME = timedelta(hours=24)
 _EXPIRY_MARGIN = timedelta(seconds=60)
 
 
+# A PaymentIntent in these states holds no money and will not settle by itself: a delayed payment
+# that failed goes back to requires_payment_method (https://docs.stripe.com/payments/paymentintents/lifecycle).
+PAYMENT_INTENT_FAILED = frozenset({"requires_payment_method", "canceled"})
+
+
 @dataclass(frozen=True)
 class CheckoutRequest:
     order_id: str
@@ -62,6 +67,22 @@ class CheckoutState:
     payment_intent_id: str | None
     metadata: dict[str, str]
     raw: dict = field(repr=False)
+    # The PaymentIntent's own status (requires_payment_method | processing | succeeded | canceled …),
+    # None while the session has none. With `status`/`payment_status` it tells a delayed payment that
+    # is still settling from one that failed (both are `complete` + `unpaid`).
+    payment_intent_status: str | None = None
+
+    @property
+    def payment_failed(self) -> bool:
+        """The customer finished checkout but the gateway says the payment did not go through.
+
+        An open session never counts: the customer can still pay it, whatever an event says.
+        """
+        return (
+            self.status == "complete"
+            and self.payment_status == "unpaid"
+            and self.payment_intent_status in PAYMENT_INTENT_FAILED
+        )
 
 
 @dataclass(frozen=True)
@@ -193,7 +214,15 @@ def string_metadata(value: Any) -> dict[str, str]:
 
 
 def checkout_state_from_session(session: Mapping[str, Any], raw: dict) -> CheckoutState:
-    """Build a CheckoutState from a Stripe-shaped Checkout Session (Stripe's or the sandbox's)."""
+    """Build a CheckoutState from a Stripe-shaped Checkout Session (Stripe's or the sandbox's).
+
+    With `payment_intent` expanded (an object, not an id) its status is read too; `raw` keeps only
+    the id, so a PaymentIntent's client secret is never stored.
+    """
+    intent = session.get("payment_intent")
+    intent_status = intent.get("status") if isinstance(intent, Mapping) else None
+    if isinstance(intent, Mapping):
+        raw = {**raw, "payment_intent": object_id(intent)}
     return CheckoutState(
         session_id=str(session["id"]),
         status=str(session.get("status") or ""),
@@ -204,6 +233,7 @@ def checkout_state_from_session(session: Mapping[str, Any], raw: dict) -> Checko
         payment_intent_id=object_id(session.get("payment_intent")),
         metadata=string_metadata(session.get("metadata")),
         raw=raw,
+        payment_intent_status=str(intent_status) if intent_status else None,
     )
 
 

@@ -142,8 +142,7 @@ class SandboxGateway:
             return SandboxCheckout.objects.get(session_id=session_id)
 
     def retrieve_checkout(self, session_id: str) -> CheckoutState:
-        row = self._get(session_id)
-        return checkout_state_from_session(_session_object(row), _session_object(row))
+        return _checkout_state(self._get(session_id))
 
     def expire_checkout(self, session_id: str) -> None:
         self._get(session_id)
@@ -177,7 +176,7 @@ class SandboxGateway:
         session = _session_object(row)
         body = json.dumps(_event(OUTCOME_EVENTS[outcome], session), indent=2).encode()
         logger.info("sandbox checkout %s -> %s", session_id, outcome)
-        return checkout_state_from_session(session, session), body, sign(body, self._secret)
+        return _checkout_state(row), body, sign(body, self._secret)
 
     def sandbox_return_url(self, session_id: str) -> str:
         """Where the sandbox page sends the browser next, as Stripe would: success_url (with the session id
@@ -347,6 +346,32 @@ def _session_object(row: SandboxCheckout) -> dict[str, Any]:
         "success_url": row.success_url,
         # Relative: the site's absolute base is only known while handling a request.
         "url": CHECKOUT_PATH.format(session_id=row.session_id) if row.status == "open" else None,
+    }
+
+
+def _checkout_state(row: SandboxCheckout) -> CheckoutState:
+    """As Stripe answers a retrieve with `expand[]=payment_intent`: the intent's status comes along."""
+    session = _session_object(row)
+    return checkout_state_from_session({**session, "payment_intent": _payment_intent_object(row)}, session)
+
+
+def _payment_intent_object(row: SandboxCheckout) -> dict[str, Any] | None:
+    """The sandbox session's PaymentIntent, which exists once the customer submitted the page.
+
+    Paid → succeeded; a declined payment (the page's "Fail") → requires_payment_method, as Stripe
+    leaves a failed intent waiting for another payment method.
+    """
+    if not row.payment_intent_id:
+        return None
+    paid = row.payment_status == "paid"
+    return {
+        "id": row.payment_intent_id,
+        "object": "payment_intent",
+        "amount": row.amount_minor,
+        "amount_received": row.amount_minor if paid else 0,
+        "currency": row.currency.lower(),
+        "metadata": dict(row.metadata),
+        "status": "succeeded" if paid else "requires_payment_method",
     }
 
 

@@ -2,7 +2,7 @@
 
 The only module that imports `stripe`. One `StripeClient` instance per gateway (no global
 `stripe.api_key`), pointed at `STRIPE_API_BASE` so tests and staging can use a local
-Stripe-compatible server (`providers.sandbox.stripe_fake`). Every POST carries OUR idempotency key,
+Stripe-compatible server (`tests/fakes/stripe`). Every POST carries OUR idempotency key,
 which the SDK also reuses for its own network retries (payments.md §1.5).
 """
 
@@ -134,10 +134,14 @@ class StripeGateway:
         return params
 
     def retrieve_checkout(self, session_id: str) -> CheckoutState:
-        # Reference: https://docs.stripe.com/api/checkout/sessions/retrieve
+        # Reference: https://docs.stripe.com/api/checkout/sessions/retrieve and
+        # https://docs.stripe.com/expand: the PaymentIntent comes in the same call, so its status tells a
+        # delayed payment still settling from one that failed (the session says complete + unpaid for both).
         session = self._call(
             "retrieve checkout",
-            lambda: self._client.v1.checkout.sessions.retrieve(session_id),
+            lambda: self._client.v1.checkout.sessions.retrieve(
+                session_id, params={"expand": ["payment_intent"]}
+            ),
             session_id=session_id,
             not_found=CheckoutNotFound,
         )

@@ -294,10 +294,11 @@ def _build_client() -> tuple[CurrencyFreaksClient | None, str]:
         )
         return client, "currencyfreaks"
     if settings.ESIM_SANDBOX:
-        from providers.sandbox import SANDBOX_CREDENTIALS, get_default_world, mount_sandbox, sandbox_base_urls
+        from providers.sandbox import SANDBOX_CREDENTIALS, mount_sandbox, sandbox_base_urls
+        from pulse.services.providers import sandbox_world
 
         session = build_session(pool_size=4)
-        mount_sandbox(session, get_default_world())
+        mount_sandbox(session, sandbox_world())
         client = CurrencyFreaksClient(
             base_url=sandbox_base_urls()["currencyfreaks"],
             api_key=SANDBOX_CREDENTIALS["currencyfreaks"]["api_key"],

@@ -6,10 +6,12 @@ sent after the transition has committed (an `order_state.on_transition` listener
 `*_sent_at` field is claimed with `UPDATE … WHERE field IS NULL` before sending, so a listener firing
 twice or two workers sweeping at once send one e-mail.
 
-A failing mail server never fails an order: the error is logged and the claim released, so the next
-`send_due_emails` sweep (or a staff "resend") sends it. The price of that choice: a server that took
-the message but dropped the connection before saying so gets it twice — rarer, and kinder, than a
-receipt that never comes.
+A failing mail server never fails an order: the error is logged with its cause and the claim released,
+so the next `send_due_emails` sweep (or a staff "resend") sends it. The price of that choice: a server
+that took the message but dropped the connection before saying so gets it twice — rarer, and kinder,
+than a receipt that never comes. The order remembers since when its e-mail fails and why
+(`email_failing_since`, `email_error`), so health and the admin show e-mails failing for over
+EMAIL_OVERDUE_AFTER (`overdue_emails`), and a success clears both.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
+from django.db.models import Count, F, Min, Q, Value
+from django.db.models.functions import Coalesce
 from django.template.loader import render_to_string
 from django.utils import timezone
 
@@ -36,6 +40,9 @@ TEMPLATE_DIR = "pulse/emails"
 # A sweep resends only recent messages: never a receipt for an order finished weeks ago.
 SWEEP_WINDOW = timedelta(days=2)
 SWEEP_LIMIT = 50
+# An e-mail still failing after this long needs a person: health degrades, the admin lists the order.
+EMAIL_OVERDUE_AFTER = timedelta(hours=1)
+ERROR_TEXT_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -97,19 +104,58 @@ def send_status_email(order_pk: int, status: str, *, resend: bool = False) -> bo
     try:
         build_message(order, kind).send(fail_silently=False)
     except Exception as exc:  # any backend failure (SMTP, DNS, TLS, a template bug) must not fail the order
-        # The type and SMTP code only: some SMTP errors quote the customer's address.
-        logger.warning(
-            "order %s: %s not sent (%s %s); will retry",
-            order.order_id,
-            kind.label,
-            type(exc).__name__,
-            getattr(exc, "smtp_code", ""),
-            extra={"order_id": order.order_id},
-        )
-        RenewalOrder.objects.filter(pk=order.pk, **{kind.field: claimed_at}).update(**{kind.field: None})
+        _record_failure(order, kind, claimed_at, failure_text(exc, order))
         return False
+    if order.email_failing_since or order.email_error:
+        RenewalOrder.objects.filter(pk=order.pk).update(email_failing_since=None, email_error="")
     logger.info("order %s: %s sent", order.order_id, kind.label, extra={"order_id": order.order_id})
     return True
+
+
+def failure_text(exc: Exception, order: RenewalOrder) -> str:
+    """The cause, for the log and staff: the exception's type and message, without the customer's
+    address (SMTP errors quote it) or the SMTP password, on one line, bounded."""
+    text = " ".join(f"{type(exc).__name__}: {exc}".split())
+    for private, shown in (
+        (order.customer_email, "<customer>"),
+        (settings.EMAIL_HOST_PASSWORD, "<password>"),
+    ):
+        if private:
+            text = text.replace(private, shown)
+    return text[:ERROR_TEXT_LIMIT]
+
+
+def _record_failure(order: RenewalOrder, kind: EmailKind, claimed_at: datetime, text: str) -> None:
+    logger.warning(
+        "order %s: %s not sent (%s); will retry",
+        order.order_id,
+        kind.label,
+        text,
+        extra={"order_id": order.order_id},
+    )
+    # Release the claim (so a later sweep sends it) and remember since when and why it fails.
+    RenewalOrder.objects.filter(pk=order.pk, **{kind.field: claimed_at}).update(
+        **{kind.field: None},
+        email_error=text,
+        email_failing_since=Coalesce(F("email_failing_since"), Value(timezone.now())),
+    )
+
+
+def overdue_emails_q(now: datetime | None = None) -> Q:
+    """Orders whose due e-mail has been failing for longer than EMAIL_OVERDUE_AFTER."""
+    due = Q()
+    for status, kind in KINDS.items():
+        due |= Q(status=status, **{f"{kind.field}__isnull": True})
+    cutoff = (now or timezone.now()) - EMAIL_OVERDUE_AFTER
+    return due & ~Q(customer_email="") & Q(email_failing_since__lt=cutoff)
+
+
+def overdue_emails(now: datetime | None = None) -> tuple[int, datetime | None]:
+    """How many e-mails are overdue and since when the oldest fails (one query; polled by health)."""
+    found = RenewalOrder.objects.filter(overdue_emails_q(now)).aggregate(
+        count=Count("pk"), since=Min("email_failing_since")
+    )
+    return found["count"], found["since"]
 
 
 def send_due_emails(*, limit: int = SWEEP_LIMIT) -> int:

@@ -7,8 +7,9 @@ FULFILLING with a lease and places the top-up outside any database transaction.
 Outcomes of a top-up:
 - success → COMPLETED with the provider's reference;
 - a definite refusal (ProviderRejected) → PROVIDER_FAILED → refund (or MANUAL_REVIEW);
-- anything else (timeout, 5xx, unreadable answer) is an UNKNOWN outcome: the order stays FULFILLING
-  and the reconciler asks the provider before ever ordering again.
+- anything else (timeout, 5xx, unreadable answer, an unexpected exception) is an UNKNOWN outcome:
+  the order stays FULFILLING and the reconciler asks the provider before ever ordering again (and
+  hands it to staff when the provider cannot tell, docs/renewals.md §5).
 """
 
 from __future__ import annotations
@@ -66,7 +67,12 @@ def renewal_payment_sync(
 ) -> SyncResult:
     """Bring the order in line with the gateway's view of its checkout session; fulfil when paid.
 
-    `fulfil_now=False` leaves a PAID order for the caller to hand to a worker (the webhook)."""
+    Only what the gateway reports now decides (the session's status and payment status, and its
+    PaymentIntent's status), never who asks or what an event is called: a correctly signed
+    `async_payment_failed` for a session that is still open changes nothing. `event_type` is only
+    logged (deprecated; kept so existing callers keep working). `fulfil_now=False` leaves a PAID
+    order for the caller to hand to a worker (the webhook, confirm-payment).
+    """
     order = RenewalOrder.objects.filter(checkout_session_id=session_id).first()
     if order is None:
         raise CheckoutSessionNotFound(details=f"Unknown checkout session {session_id}.")
@@ -78,12 +84,23 @@ def renewal_payment_sync(
         raise PaymentGatewayUnavailable(
             details="Could not verify the payment; please retry shortly."
         ) from exc
+    logger.debug(
+        "order %s sync (%s%s): session %s, payment %s, intent %s",
+        order.order_id,
+        by,
+        f", event {event_type}" if event_type else "",
+        checkout.status,
+        checkout.payment_status,
+        checkout.payment_intent_status,
+    )
     if checkout.payment_status == "paid":
         _mark_paid(order, checkout, by)
     elif checkout.status == "expired":
         _close_unpaid(order, S.EXPIRED, by, "checkout expired")
-    elif event_type.endswith("async_payment_failed"):
-        _close_unpaid(order, S.FAILED, by, "delayed payment failed")
+    elif checkout.payment_failed:
+        _close_unpaid(
+            order, S.FAILED, by, f"payment failed (payment intent {checkout.payment_intent_status})"
+        )
     order.refresh_from_db()
     if order.status == S.PAID and fulfil_now:
         fulfil(order, by=by)
@@ -106,7 +123,8 @@ def _mismatch(order: RenewalOrder, checkout: CheckoutState) -> str:
 def _mark_paid(order: RenewalOrder, checkout: CheckoutState, by: str) -> None:
     mismatch = _mismatch(order, checkout)
     now = timezone.now()
-    fields = {"paid_at": now, "payment_intent_id": checkout.payment_intent_id or ""}
+    # next_attempt_at may hold a closed order's re-check time; it must not delay a fulfilment retry.
+    fields = {"paid_at": now, "payment_intent_id": checkout.payment_intent_id or "", "next_attempt_at": None}
     if mismatch:
         # Money was taken but not for what we sold: never fulfil automatically.
         logger.error("order %s paid checkout does not match: %s", order.order_id, mismatch)
@@ -192,7 +210,13 @@ def place_top_up(order_pk: int, *, by: str) -> None:
         _definite_failure(order, by, exc)
         return
     except ProviderError as exc:
-        _unknown_outcome(order, by, exc)
+        _unknown_outcome(order, by, f"outcome unknown ({exc.code}): {exc.message}")
+        return
+    except Exception as exc:
+        # Not the provider's documented refusal, so not proof that nothing was ordered: refunding or
+        # ordering again could be wrong. Unknown; the reconciler asks the provider first.
+        logger.exception("order %s: unexpected error while placing the top-up", order.order_id)
+        _unknown_outcome(order, by, f"outcome unknown ({type(exc).__name__}): {exc}")
         return
     complete(order, by=by, reference=result.reference, pending=result.state is TopUpState.PENDING)
 
@@ -242,9 +266,9 @@ def _definite_failure(order: RenewalOrder, by: str, exc: ProviderError) -> None:
         after_provider_failure(order.pk, by=by)
 
 
-def _unknown_outcome(order: RenewalOrder, by: str, exc: ProviderError) -> None:
+def _unknown_outcome(order: RenewalOrder, by: str, message: str) -> None:
     """Keep FULFILLING; the lease runs out and the reconciler asks the provider what happened."""
-    message = f"outcome unknown ({exc.code}): {exc.message}"[:1000]
+    message = message[:1000]
     logger.warning("order %s: %s", order.order_id, message)
     RenewalOrder.objects.filter(pk=order.pk, status=S.FULFILLING).update(last_error=message)
     order_state.record(order, by=by, action="top-up outcome unknown", note=message)

@@ -1,8 +1,13 @@
 """Health of the service: database, cache, the providers' last known state and the background side.
 
 Provider state never costs a paid call per request: it comes from cached probes and breaker
-state (see `pulse.services.providers.provider_health`). The broker probe is cached too
-(`pulse.services.background.broker_status`); scheduled jobs are read from their recorded runs.
+state (see `pulse.services.providers.provider_health`).
+
+A service that runs on the simulated providers or the no-money sandbox gateway is never "healthy":
+it answers, but not with real eSIMs or real payments, and a monitor must be able to tell (`mode`).
+Neither is one whose customer e-mails have been failing for over an hour (`emails`), nor one whose
+broker is unreachable or whose scheduled jobs are late (`background`: the broker probe is cached like
+the providers', `pulse.services.background.broker_status`; jobs are read from their recorded runs).
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
 from pulse.formatting import iso_utc
 from pulse.services.background import broker_status
+from pulse.services.emails import overdue_emails
 from pulse.services.jobs import job_states
 from pulse.services.providers import breaker_states, provider_health
 
@@ -32,6 +39,8 @@ class HealthReport:
     cache: str
     apis: dict[str, object]
     circuit_breakers: dict[str, str]
+    mode: dict[str, str]
+    emails: dict[str, object]
     background: dict[str, object]
 
 
@@ -80,6 +89,26 @@ def check_background() -> tuple[dict[str, object], bool]:
     return {"broker": broker, "jobs": jobs}, degraded
 
 
+def service_mode() -> dict[str, str]:
+    """Real or simulated: where eSIM answers and payments come from."""
+    return {
+        "providers": "sandbox" if settings.ESIM_SANDBOX else "live",
+        "payments": settings.PAYMENT_GATEWAY,
+    }
+
+
+def in_sandbox(mode: dict[str, str]) -> bool:
+    return mode["providers"] == "sandbox" or mode["payments"] == "sandbox"
+
+
+def email_health(database: str) -> dict[str, object]:
+    """Customer e-mails failing for over an hour: how many, and since when the oldest fails."""
+    if database != "ok":
+        return {"overdue": None, "failing_since": None}
+    count, since = overdue_emails()
+    return {"overdue": count, "failing_since": since}
+
+
 def health_report() -> HealthReport:
     database = check_database()
     cache_state = check_cache()
@@ -88,10 +117,14 @@ def health_report() -> HealthReport:
     apis = provider_health(breakers)
     # A provider that is configured but failing degrades the service; one not configured does not.
     provider_down = any(state is False for state in apis.values())
+    mode = service_mode()
+    emails = email_health(database)
     if database != "ok":
         status = "unhealthy"
-    elif cache_state != "ok" or provider_down or background_degraded:
+    elif cache_state != "ok" or provider_down or in_sandbox(mode) or emails["overdue"] or background_degraded:
         status = "degraded"
     else:
         status = "healthy"
-    return HealthReport(status, timezone.now(), database, cache_state, apis, breakers, background)
+    return HealthReport(
+        status, timezone.now(), database, cache_state, apis, breakers, mode, emails, background
+    )

@@ -1,7 +1,8 @@
 """Which provider clients exist, built once per process from settings (read lazily, never at import).
 
 A provider is enabled when its credentials are set, or when ESIM_SANDBOX routes it to the built-in
-simulator (in-process, through a requests transport adapter, so every client code path runs).
+simulator (in-process, through a requests transport adapter, so every client code path runs; the
+simulated world is shared by every process through the ESIM_SANDBOX_STATE file).
 Health state per provider comes from recent call outcomes and cheap cached probes.
 """
 
@@ -11,6 +12,7 @@ import logging
 import threading
 from collections.abc import Callable
 
+import requests
 from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
@@ -18,6 +20,7 @@ from django.dispatch import receiver
 from providers.airhub import AirHubClient
 from providers.base import AIRHUB, ESIMCARD, PROVIDER_NAMES, TRAVELROAM, ProviderClient
 from providers.breaker import OPEN, CircuitBreaker, GuardedClient
+from providers.cache import CacheLike
 from providers.errors import ProviderError, ProviderNotFound
 from providers.esimcard import ESimCardClient
 from providers.http import build_session
@@ -38,12 +41,20 @@ def _timeout() -> tuple[float, float]:
     return (settings.PROVIDER_CONNECT_TIMEOUT, settings.PROVIDER_TIMEOUT)
 
 
+def sandbox_world():
+    """The simulators' world (ESIM_SANDBOX): the one every process shares through ESIM_SANDBOX_STATE,
+    or this process's own when that is "memory". The state file's HMAC is keyed by SECRET_KEY."""
+    from providers.sandbox import get_default_world
+
+    return get_default_world(settings.ESIM_SANDBOX_STATE or None, state_secret=settings.SECRET_KEY)
+
+
 def _session(base_url: str):
     session = build_session(base_url=base_url)
     if settings.ESIM_SANDBOX:
-        from providers.sandbox import get_default_world, mount_sandbox
+        from providers.sandbox import mount_sandbox
 
-        mount_sandbox(session, get_default_world())
+        mount_sandbox(session, sandbox_world())
     return session
 
 
@@ -80,14 +91,30 @@ _CLIENT_CLASSES: dict[str, tuple[Callable[..., ProviderClient], tuple[str, ...]]
 }
 
 
-def _build(name: str, credentials: dict[str, str]) -> ProviderClient | None:
+def _build(
+    name: str,
+    credentials: dict[str, str],
+    *,
+    client_cache: CacheLike = cache,
+    prepare_session: Callable[[requests.Session, str], None] | None = None,
+) -> ProviderClient | None:
     client_class, required = _CLIENT_CLASSES[name]
     if not all(credentials[field] for field in required):
         return None
     extra = {"currency": settings.TRAVELROAM_ACCOUNT_CURRENCY} if name == TRAVELROAM else {}
-    return client_class(
-        **credentials, cache=cache, session=_session(credentials["base_url"]), timeout=_timeout(), **extra
-    )
+    session = _session(credentials["base_url"])
+    if prepare_session is not None:
+        prepare_session(session, credentials["base_url"])
+    return client_class(**credentials, cache=client_cache, session=session, timeout=_timeout(), **extra)
+
+
+def build_client(
+    name: str, *, client_cache: CacheLike, prepare_session: Callable[[requests.Session, str], None]
+) -> ProviderClient | None:
+    """A bare client (no breaker, its own cache) for tools such as `provider_smoke --record`, which
+    must neither share the workers' tokens and indexes nor count towards their breakers.
+    `prepare_session(session, base_url)` may wrap the transport. None when not configured."""
+    return _build(name, _credentials()[name], client_cache=client_cache, prepare_session=prepare_session)
 
 
 def enabled_clients() -> dict[str, ProviderClient]:

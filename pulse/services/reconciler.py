@@ -4,14 +4,19 @@ One pass (`python manage.py process_renewals`, or `--loop` as a worker) handles,
 
 - FULFILLING orders whose lease expired (a worker died, or the provider's answer was lost): take
   over the lease with a compare-and-set, ask the provider whether the top-up happened, and only if it
-  did not, place it again — with capped exponential backoff, up to RENEWAL_MAX_ATTEMPTS;
+  did not, place it again — with capped exponential backoff, up to RENEWAL_MAX_ATTEMPTS. When the
+  provider cannot tell, ask again later; after RENEWAL_MAX_ATTEMPTS attempts or
+  RENEWAL_UNKNOWN_OUTCOME_BUDGET_MINUTES the order goes to MANUAL_REVIEW (never a blind second top-up);
 - PAID orders that no worker claimed (a crash between PAID and FULFILLING);
 - PENDING orders whose checkout expired or whose webhook never came: re-sync with the gateway;
+- FAILED / EXPIRED / CANCELLED orders still inside their checkout's lifetime plus a margin: re-sync
+  too, so a payment whose webhook was lost or misread is still fulfilled (or refunded);
 - PROVIDER_FAILED orders left there by a crash: refund or hand to staff;
 - REFUND_PENDING orders: re-send the refund (same idempotency key) or poll its status.
 
 Every change goes through `order_state.transition`, so several reconcilers (and the web workers)
-can run at once without doing anything twice.
+can run at once without doing anything twice. One order's error (any exception) is logged with its
+order id and counted; the pass goes on with the next order.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from django.utils import timezone
 
 from providers.errors import ProviderError
 from pulse.exceptions import ApplicationError
-from pulse.models import OrderStatus, RenewalOrder
+from pulse.models import OrderAuditEntry, OrderStatus, RenewalOrder
 from pulse.payments import GatewayError, get_gateway
 from pulse.services import order_state
 from pulse.services.emails import send_due_emails
@@ -51,6 +56,11 @@ def stuck_after() -> timedelta:
 
 
 REFUND_POLL_EVERY = timedelta(minutes=10)
+# A FAILED / EXPIRED / CANCELLED order is asked about again until its checkout's expiry plus this
+# margin (late delayed-payment settlements and webhooks), every CLOSED_RECHECK_EVERY; never after.
+CLOSED_RECHECK_MARGIN = timedelta(hours=1)
+CLOSED_RECHECK_EVERY = timedelta(minutes=10)
+CLOSED_UNPAID = (S.FAILED, S.EXPIRED, S.CANCELLED)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -75,6 +85,8 @@ class PassSummary:
             "paid_resumed",
             "pending_synced",
             "expired",
+            "closed_rechecked",
+            "paid_after_close",
             "refunds_sent",
             "refunded",
             "emails_sent",
@@ -95,6 +107,7 @@ def reconcile_once(*, now: datetime | None = None, include_emails: bool = True) 
         _abandoned_paid,
         _abandoned_provider_failures,
         _pending_checkouts,
+        _recently_closed,
         _refunds,
         *((_emails,) if include_emails else ()),
     )
@@ -112,9 +125,9 @@ def reconcile_once(*, now: datetime | None = None, include_emails: bool = True) 
 
 
 def _expired_leases(now: datetime, summary: PassSummary) -> None:
-    ids = RenewalOrder.objects.filter(status=S.FULFILLING, lease_until__lt=now).values_list("pk", flat=True)
-    for pk in list(ids[:BATCH]):
-        _guarded(summary, _reclaim, pk, now, summary)
+    due = RenewalOrder.objects.filter(status=S.FULFILLING, lease_until__lt=now)
+    for pk, order_id in list(due.values_list("pk", "order_id")[:BATCH]):
+        _guarded(summary, order_id, _reclaim, pk, now, summary)
 
 
 def _reclaim(pk: int, now: datetime, summary: PassSummary) -> None:
@@ -131,7 +144,7 @@ def _reclaim(pk: int, now: datetime, summary: PassSummary) -> None:
     if verdict == "done":
         summary.add("completed")
     elif verdict == "unknown":
-        _postpone(order, now)
+        _still_unknown(order, now, summary)
     elif verdict == "ambiguous":
         summary.add("manual_review")
     elif verdict == "unsupported":
@@ -151,10 +164,12 @@ def _ask_provider(order: RenewalOrder) -> str:
         found = client.find_top_up(top_up_request(order), since=since)
     except NotImplementedError:
         return "unsupported"
-    except ProviderError as exc:
-        RenewalOrder.objects.filter(pk=order.pk).update(
-            last_error=f"reconcile: {exc.code}: {exc.message}"[:1000]
-        )
+    except ProviderError as exc:  # the provider cannot tell (now): never taken for "absent"
+        _note_unknown(order, f"reconcile: {exc.code}: {exc.message}")
+        return "unknown"
+    except Exception as exc:  # a bug or an answer we cannot read: still no proof either way
+        logger.exception("order %s: asking %s for the top-up failed", order.order_id, order.provider)
+        _note_unknown(order, f"reconcile: {type(exc).__name__}: {exc}")
         return "unknown"
     if found is None:
         return "absent"
@@ -166,6 +181,44 @@ def _ask_provider(order: RenewalOrder) -> str:
         return "ambiguous"
     complete(order, by="reconciler", reference=found.reference, note="the provider shows the top-up")
     return "done"
+
+
+def _note_unknown(order: RenewalOrder, message: str) -> None:
+    order.last_error = message[:1000]
+    RenewalOrder.objects.filter(pk=order.pk).update(last_error=order.last_error)
+
+
+def _still_unknown(order: RenewalOrder, now: datetime, summary: PassSummary) -> None:
+    """The provider could not tell whether the top-up happened: ask again later, within a budget.
+
+    Ordering again could top up twice, so after RENEWAL_MAX_ATTEMPTS attempts or the time budget
+    the order goes to staff with the reason; it never stays FULFILLING for ever.
+    """
+    budget = timedelta(minutes=settings.RENEWAL_UNKNOWN_OUTCOME_BUDGET_MINUTES)
+    deadline = _fulfilment_started_at(order) + budget
+    if order.attempts >= settings.RENEWAL_MAX_ATTEMPTS:
+        why = f"after {order.attempts} attempts"
+    elif now >= deadline:
+        why = f"for {settings.RENEWAL_UNKNOWN_OUTCOME_BUDGET_MINUTES} minutes"
+    else:
+        _postpone(order, now, until=min(now + backoff(order.attempts), deadline))
+        return
+    note = f"top-up outcome still unknown {why}; the provider cannot tell ({order.last_error})"
+    logger.warning("order %s: %s", order.order_id, note)
+    if _to_manual_review(order, note):
+        summary.add("manual_review")
+
+
+def _fulfilment_started_at(order: RenewalOrder) -> datetime:
+    """When the current run of top-up attempts began: the claim after payment, or a staff retry."""
+    started = (
+        OrderAuditEntry.objects.filter(order_id=order.pk, to_status=S.FULFILLING)
+        .exclude(from_status=S.FULFILLING)
+        .order_by("-at")
+        .values_list("at", flat=True)
+        .first()
+    )
+    return started or order.paid_at or order.created_at
 
 
 def _retry_or_give_up(order: RenewalOrder, now: datetime, summary: PassSummary) -> None:
@@ -198,8 +251,11 @@ def _postpone(order: RenewalOrder, now: datetime, until: datetime | None = None)
     )
 
 
-def _to_manual_review(order: RenewalOrder, note: str) -> None:
-    order_state.transition(order, S.FULFILLING, S.MANUAL_REVIEW, by="reconciler", note=note, lease_until=None)
+def _to_manual_review(order: RenewalOrder, note: str) -> bool:
+    return order_state.transition(
+        order, S.FULFILLING, S.MANUAL_REVIEW, by="reconciler", note=note[:1000], lease_until=None,
+        last_error=note[:1000],
+    )  # fmt: skip
 
 
 # --- orders abandoned between two steps ----------------------------------------------------------
@@ -208,14 +264,14 @@ def _to_manual_review(order: RenewalOrder, note: str) -> None:
 def _abandoned_paid(now: datetime, summary: PassSummary) -> None:
     stuck = RenewalOrder.objects.filter(status=S.PAID, updated_at__lt=now - stuck_after())
     for order in list(stuck[:BATCH]):
-        if _guarded(summary, fulfil, order, by="reconciler"):
+        if _guarded(summary, order.order_id, fulfil, order, by="reconciler"):
             summary.add("paid_resumed")
 
 
 def _abandoned_provider_failures(now: datetime, summary: PassSummary) -> None:
     stuck = RenewalOrder.objects.filter(status=S.PROVIDER_FAILED, updated_at__lt=now - stuck_after())
-    for pk in list(stuck.values_list("pk", flat=True)[:BATCH]):
-        _guarded(summary, after_provider_failure, pk, by="reconciler")
+    for pk, order_id in list(stuck.values_list("pk", "order_id")[:BATCH]):
+        _guarded(summary, order_id, after_provider_failure, pk, by="reconciler")
 
 
 # --- PENDING checkouts -------------------------------------------------------------------------------
@@ -229,7 +285,7 @@ def _pending_checkouts(now: datetime, summary: PassSummary) -> None:
         created_at__lt=now - PENDING_QUIET,
     )
     for order in list(due[:BATCH]):
-        _guarded(summary, _sync_pending, order, now, summary)
+        _guarded(summary, order.order_id, _sync_pending, order, now, summary)
 
 
 def _sync_pending(order: RenewalOrder, now: datetime, summary: PassSummary) -> None:
@@ -244,6 +300,44 @@ def _sync_pending(order: RenewalOrder, now: datetime, summary: PassSummary) -> N
         RenewalOrder.objects.filter(pk=order.pk, status=S.PENDING).update(next_attempt_at=now + PENDING_QUIET)
 
 
+# --- closed unpaid, but maybe paid after all ----------------------------------------------------------
+
+
+def _recently_closed(now: datetime, summary: PassSummary) -> None:
+    """FAILED / EXPIRED / CANCELLED orders whose checkout could still have taken money.
+
+    Only the gateway's state decides, so these are normally final; but a webhook can be lost or a
+    sync can race a late payment, and money taken must end COMPLETED or REFUNDED. Each such order
+    is asked about every CLOSED_RECHECK_EVERY until its checkout's expiry plus CLOSED_RECHECK_MARGIN.
+    """
+    lifetime = timedelta(minutes=settings.STRIPE_CHECKOUT_EXPIRY_MINUTES)
+    due = RenewalOrder.objects.filter(
+        Q(checkout_expires_at__gt=now - CLOSED_RECHECK_MARGIN)
+        | Q(checkout_expires_at__isnull=True, created_at__gt=now - lifetime - CLOSED_RECHECK_MARGIN),
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+        status__in=CLOSED_UNPAID,
+        checkout_session_id__isnull=False,
+    )
+    for order in list(due[:BATCH]):
+        _guarded(summary, order.order_id, _recheck_closed, order, now, summary)
+
+
+def _recheck_closed(order: RenewalOrder, now: datetime, summary: PassSummary) -> None:
+    RenewalOrder.objects.filter(pk=order.pk, status__in=CLOSED_UNPAID).update(
+        next_attempt_at=now + CLOSED_RECHECK_EVERY
+    )
+    result = renewal_payment_sync(session_id=order.checkout_session_id, by="reconciler")
+    summary.add("closed_rechecked")
+    if result.order.status not in CLOSED_UNPAID:
+        logger.warning(
+            "order %s was %s but its checkout was paid: now %s",
+            order.order_id,
+            order.status,
+            result.order.status,
+        )
+        summary.add("paid_after_close")
+
+
 # --- refunds -----------------------------------------------------------------------------------------
 
 
@@ -252,7 +346,7 @@ def _refunds(now: datetime, summary: PassSummary) -> None:
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), status=S.REFUND_PENDING
     )
     for order in list(due[:BATCH]):
-        _guarded(summary, _settle_refund, order, now, summary)
+        _guarded(summary, order.order_id, _settle_refund, order, now, summary)
 
 
 def _settle_refund(order: RenewalOrder, now: datetime, summary: PassSummary) -> None:
@@ -277,11 +371,16 @@ def _emails(now: datetime, summary: PassSummary) -> None:
         summary.counts["emails_sent"] += sent
 
 
-def _guarded(summary: PassSummary, fn, *args, **kwargs):
-    """Run one order's step; an error is logged and counted, and the order is retried next pass."""
+def _guarded(summary: PassSummary, order_id: str, fn, *args, **kwargs):
+    """Run one order's step; any error is logged with the order id and counted, and the pass goes on
+    with the next order (this one is tried again on a later pass)."""
+    step = getattr(fn, "__name__", "step")
     try:
         return fn(*args, **kwargs)
-    except (ApplicationError, GatewayError, ProviderError) as exc:
+    except (ApplicationError, GatewayError, ProviderError) as exc:  # expected now and then: no traceback
         summary.add("errors")
-        logger.warning("reconciler: %s failed: %s", getattr(fn, "__name__", "step"), exc)
+        logger.warning("reconciler: %s for order %s failed: %s", step, order_id, exc)
+    except Exception:
+        summary.add("errors")
+        logger.exception("reconciler: %s for order %s failed unexpectedly", step, order_id)
     return None

@@ -56,6 +56,7 @@ ATTENTION_LABELS = {
     "stuck_fulfilling": "Placing top-up, lease expired",
     "stale_pending": "Pending, checkout expired",
     "slow_refund": "Refund pending over 1 hour",
+    "email_overdue": "Customer e-mail failing over 1 hour",
 }
 
 
@@ -82,6 +83,7 @@ def attention_filters(now: datetime | None = None) -> dict[str, Q]:
         "stale_pending": Q(status=S.PENDING, checkout_expires_at__lt=now),
         # `transition` stamps updated_at, so it is when the order entered REFUND_PENDING.
         "slow_refund": Q(status=S.REFUND_PENDING, updated_at__lt=now - REFUND_PENDING_ALERT_AFTER),
+        "email_overdue": emails.overdue_emails_q(now),
     }
 
 

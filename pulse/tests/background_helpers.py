@@ -83,3 +83,19 @@ def queued_fixture() -> Iterator[QueuedTasks]:
 def broker_down_fixture() -> Iterator[None]:
     with broker(DEAD_BROKER):
         yield
+
+
+@pytest.fixture(name="live")
+def live_fixture(settings):
+    """Nothing simulated (TravelRoam configured and its last probe fine, Stripe), so health can say
+    "healthy" and only the background side can make it "degraded"."""
+    from django.core.cache import cache
+
+    from pulse.services.providers import HEALTH_KEY
+
+    settings.ESIM_SANDBOX = False
+    settings.TRAVELROAM_API_KEY = "fake-travelroam-key"
+    settings.TRAVELROAM_CLIENT_SECRET = "fake-travelroam-secret"
+    settings.PAYMENT_GATEWAY = "stripe"
+    settings.STRIPE_SECRET_KEY = "sk_test_fake"
+    cache.set(HEALTH_KEY.format(name="travelroam"), True, 60)

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from django.test import override_settings
 
-from providers.sandbox import SANDBOX_CREDENTIALS, build_world, sandbox_base_urls, start_server, stop_server
+from providers.sandbox import (
+    SANDBOX_CREDENTIALS,
+    SandboxWorld,
+    build_world,
+    sandbox_base_urls,
+    start_server,
+    stop_server,
+)
 
 
 @contextlib.contextmanager
-def http_sandbox(**world_options) -> Iterator[tuple]:
-    """Yield (world, base_url) with ESIM_SANDBOX off and the three base URLs on 127.0.0.1."""
+def http_sandbox(*, wrap: Callable[[SandboxWorld], Any] | None = None, **world_options) -> Iterator[tuple]:
+    """Yield (world, base_url) with ESIM_SANDBOX off and the three base URLs on 127.0.0.1.
+
+    `wrap(world)` may return an object with the world's `handle(environ)` for the server to call
+    instead (to alter answers on the wire)."""
     world = build_world(**world_options)
-    server, thread, base_url = start_server(world, host="127.0.0.1", port=0)
+    server, thread, base_url = start_server(wrap(world) if wrap else world, host="127.0.0.1", port=0)
     urls = sandbox_base_urls(base_url)
     creds = SANDBOX_CREDENTIALS
     try:

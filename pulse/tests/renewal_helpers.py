@@ -22,10 +22,10 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from providers.sandbox import get_default_world, reset_default_world
-from providers.sandbox.stripe_fake import start_fake_stripe
 from pulse.models import PaymentEvent, PaymentTransaction, RenewalOrder, SandboxRefund
 from pulse.payments import get_gateway, signing
 from pulse.payments.sandbox_gateway import sandbox_webhook_secret
+from tests.fakes.stripe import start_fake_stripe
 
 SEED_ICCID = "8932042000010245583"  # TravelRoam, plan "eSIM, 1GB, 7 Days, Turkey, V2"
 UNKNOWN_ICCID = "8944000000000000605"  # valid Luhn, known to no provider

@@ -1,7 +1,8 @@
 """Fixtures and helpers for the admin, staff-action and e-mail tests (no conftest edits).
 
 Orders are real: created through the API for the sandbox demo eSIM (TravelRoam, "eSIM, 1GB, 7 Days,
-Turkey, V2"), paid on the sandbox checkout page (the same webhook path as Stripe), and topped up at
+Turkey, V2"), paid on the sandbox checkout page by a staff member (the tests run with DEBUG off, where
+only staff may press Pay; the same webhook path as Stripe), and topped up at
 the in-process provider simulator, which a test can make refuse. Fixtures are defined under
 `*_fixture` names so importing them does not shadow the parameter names tests use (ruff F811).
 """
@@ -58,6 +59,16 @@ def staff_client_fixture(staff_user) -> Client:
     return client
 
 
+def sandbox_cashier() -> Client:
+    """A staff member's browser: with DEBUG off only staff may press Pay on the sandbox checkout page."""
+    user, _created = get_user_model().objects.get_or_create(
+        username="sandbox-cashier", defaults={"is_staff": True, "email": "cashier@example.com"}
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
 @pytest.fixture(name="customer_client")
 def customer_client_fixture(db) -> Client:
     """Logged in, but not staff."""
@@ -89,7 +100,7 @@ def paid_order(
     with pytest.MonkeyPatch.context() as patch:
         if stop_after_failure:
             patch.setattr(fulfilment, "after_provider_failure", lambda order_pk, *, by: None)
-        paid = Client().post(f"/api/esim/sandbox/checkout/{session_id}/", {"action": "pay"})
+        paid = sandbox_cashier().post(f"/api/esim/sandbox/checkout/{session_id}/", {"action": "pay"})
     assert paid.status_code == 302
     return RenewalOrder.objects.get(checkout_session_id=session_id)
 

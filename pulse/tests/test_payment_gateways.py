@@ -21,7 +21,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.utils import timezone
 
-from providers.sandbox.stripe_fake import start_fake_stripe
 from pulse.models import SandboxCheckout, SandboxRefund
 from pulse.payments import (
     STRIPE_API_VERSION,
@@ -37,6 +36,7 @@ from pulse.payments import (
 )
 from pulse.payments.sandbox_gateway import SandboxGateway, sandbox_webhook_secret
 from pulse.payments.stripe_gateway import StripeGateway
+from tests.fakes.stripe import start_fake_stripe
 
 WEBHOOK_SECRET = "whsec_test_fake"
 ORDER_ID = "REN-TESTORDER0000000001"
@@ -255,6 +255,35 @@ def test_retrieve_checkout_open_then_paid(gateway, fake_stripe):
     assert state.payment_intent_id == fake_stripe.state.sessions[info.session_id]["payment_intent"]
     assert state.payment_intent_id.startswith("pi_")
     assert state.raw["id"] == info.session_id
+
+
+@pytest.mark.parametrize(
+    ("customer", "session_state", "intent_status", "failed"),
+    [
+        (None, ("open", "unpaid"), None, False),
+        ("pay", ("complete", "paid"), "succeeded", False),
+        ("async_pending", ("complete", "unpaid"), "processing", False),
+        ("fail", ("complete", "unpaid"), "requires_payment_method", True),
+    ],
+)
+def test_retrieve_checkout_brings_the_payment_intent_status(
+    gateway, fake_stripe, customer, session_state, intent_status, failed
+):
+    session_id = gateway.create_checkout(checkout_request()).session_id
+    if customer:
+        getattr(fake_stripe, customer)(session_id)
+
+    state = gateway.retrieve_checkout(session_id)
+
+    assert (state.status, state.payment_status, state.payment_intent_status) == (
+        *session_state,
+        intent_status,
+    )
+    assert state.payment_failed is failed
+    # One call, the intent expanded into it; what we keep of it is only its id (no client secret).
+    retrieves = api_requests(fake_stripe, "GET", f"/v1/checkout/sessions/{session_id}")
+    assert len(retrieves) == 1
+    assert state.raw["payment_intent"] == state.payment_intent_id
 
 
 def test_expire_closes_an_open_session_and_is_a_no_op_once_closed(gateway, fake_stripe):
@@ -622,9 +651,14 @@ def test_sandbox_paid_returns_a_signed_stripe_shaped_event(sandbox):
 
     state, body, header = sandbox.sandbox_complete(session_id, "paid")
 
-    assert (state.status, state.payment_status) == ("complete", "paid")
+    assert (state.status, state.payment_status, state.payment_intent_status) == (
+        "complete",
+        "paid",
+        "succeeded",
+    )
     assert state.payment_intent_id.startswith("sbx_pi_")
     assert sandbox.retrieve_checkout(session_id) == state
+    assert state.raw["payment_intent"] == state.payment_intent_id  # the id only, as in the event
     event = sandbox.parse_webhook(body, header)
     assert event.event_id.startswith("sbx_evt_")
     assert (event.type, event.object_type, event.livemode) == (
@@ -658,6 +692,8 @@ def test_sandbox_failed_payment(sandbox):
     state, body, header = sandbox.sandbox_complete(session_id, "failed")
 
     assert (state.status, state.payment_status) == ("complete", "unpaid")
+    assert (state.payment_intent_status, state.payment_failed) == ("requires_payment_method", True)
+    assert sandbox.retrieve_checkout(session_id) == state
     assert sandbox.parse_webhook(body, header).type == "checkout.session.async_payment_failed"
     with pytest.raises(GatewayRejected):  # no successful payment to refund
         sandbox_refund(sandbox, state.payment_intent_id)

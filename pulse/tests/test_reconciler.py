@@ -84,7 +84,8 @@ def test_lost_request_is_placed_again_once(world):
 def test_provider_that_cannot_answer_postpones_with_backoff(world):
     order = fulfilling_with_lost_answer(world, "connection_refused")
     world.set_fault("travelroam", "http_500", path_contains="/esims/applied/bundles")
-    now = timezone.now() + LATER
+    # After the lease, inside RENEWAL_UNKNOWN_OUTCOME_BUDGET_MINUTES (test_reconciler_unknown_outcome.py).
+    now = timezone.now() + timedelta(minutes=6)
     reconcile_once(now=now)
     order.refresh_from_db()
     assert order.status == S.FULFILLING

@@ -248,6 +248,19 @@ def test_a_failed_delayed_payment_fails_the_order(api, stripe_gateway):
     assert top_ups() == []
 
 
+def test_a_failed_delayed_payment_fails_the_order_without_its_event(api, stripe_gateway):
+    order_id, session_id = create_order(api)
+    stripe_gateway.fail(session_id)  # the async_payment_failed webhook is lost
+
+    response = confirm(api, session_id)
+
+    assert response.status_code == 409
+    assert response.json()["details"] == "The payment failed. Start a new renewal to try again."
+    order = order_of(order_id)
+    assert order.status == S.FAILED
+    assert charges(order) == [("CHARGE", "FAILED", SERVER_PRICE, session_id)]
+
+
 def test_a_gateway_that_cannot_be_reached_is_a_503_and_changes_nothing(api, stripe_gateway):
     order_id, session_id = create_order(api)
     stripe_gateway.pay(session_id)

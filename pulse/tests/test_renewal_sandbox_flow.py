@@ -1,7 +1,9 @@
 """The keyless sandbox flow end to end, as a newcomer runs it after `make run`: check → options →
 create → the sandbox checkout page → Pay / Fail / Expire → back to the frontend → confirm → poll.
 
-Django's test client with CSRF checks on, as a browser posts the checkout page's form."""
+Django's test client with CSRF checks on, as a browser posts the checkout page's form. The tests run
+with DEBUG off, where only staff may press the page's buttons (the top-up is real, the payment is
+not): the browser is a staff member's, except where a test is about who may press them."""
 
 from __future__ import annotations
 
@@ -9,10 +11,11 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
 
-from pulse.models import OrderStatus, PaymentEvent, SandboxCheckout
+from pulse.models import OrderStatus, PaymentEvent, RenewalOrder, SandboxCheckout
 from pulse.payments.sandbox_gateway import SandboxGateway
 from pulse.tests.renewal_helpers import (  # noqa: F401 - the *_fixture names register fixtures
     CANCEL_URL,
@@ -36,9 +39,23 @@ S = OrderStatus
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
+def browser_of(user=None) -> Client:
+    client = Client(enforce_csrf_checks=True)
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
 @pytest.fixture
-def browser() -> Client:
-    return Client(enforce_csrf_checks=True)
+def browser(db) -> Client:
+    """A staff member's browser (DEBUG is off in the tests)."""
+    staff = get_user_model().objects.create_user("cashier", "cashier@example.com", is_staff=True)
+    return browser_of(staff)
+
+
+@pytest.fixture
+def anonymous() -> Client:
+    return browser_of()
 
 
 def post_json(browser: Client, url: str, body: dict):
@@ -228,3 +245,69 @@ def test_the_checkout_page_does_not_exist_with_the_stripe_gateway(browser, setti
     settings.STRIPE_SECRET_KEY = "sk_test_fake"
 
     assert browser.get(checkout_url).status_code == 404
+
+
+# --- who may press the buttons -------------------------------------------------------------------
+
+
+def test_with_debug_off_the_page_says_staff_login_required_and_offers_no_button(anonymous):
+    order_id, session_id, checkout_url = start_renewal(anonymous)
+
+    page = anonymous.get(checkout_url)
+
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert f'<dd data-testid="order-id">{order_id}</dd>' in html  # the customer still sees the order
+    assert "Staff login required" in html
+    assert f'href="/admin/login/?next=%2Fapi%2Fesim%2Fsandbox%2Fcheckout%2F{session_id}%2F"' in html
+    assert 'value="pay"' not in html
+
+
+def csrf_token_without_the_form(client: Client) -> str:
+    """A valid CSRF token from another page, as a forged or replayed form would carry: the staff check
+    must hold on its own, not only because the page offers no form."""
+    return client.get("/admin/login/").cookies["csrftoken"].value
+
+
+@pytest.mark.parametrize("action", ["pay", "fail", "expire"])
+def test_with_debug_off_an_anonymous_click_is_refused_and_changes_nothing(anonymous, action):
+    order_id, session_id, checkout_url = start_renewal(anonymous)
+    token = csrf_token_without_the_form(anonymous)
+    before = RenewalOrder.objects.values().get(order_id=order_id)
+
+    refused = anonymous.post(checkout_url, {"action": action, "csrfmiddlewaretoken": token})
+
+    assert refused.status_code == 403
+    assert "Staff login required" in refused.content.decode()
+    assert "Nothing was paid and the order is unchanged" in refused.content.decode()
+    assert RenewalOrder.objects.values().get(order_id=order_id) == before
+    checkout = SandboxCheckout.objects.get(session_id=session_id)
+    assert (checkout.status, checkout.payment_status) == ("open", "unpaid")
+    assert PaymentEvent.objects.count() == 0
+    assert top_ups() == []
+
+
+def test_with_debug_off_a_logged_in_customer_who_is_not_staff_is_refused(db):
+    customer = get_user_model().objects.create_user("customer", "customer@example.com", "pw-for-tests-only")
+    client = browser_of(customer)
+    order_id, _session_id, checkout_url = start_renewal(client)
+    token = csrf_token_without_the_form(client)
+
+    refused = client.post(checkout_url, {"action": "pay", "csrfmiddlewaretoken": token})
+
+    assert refused.status_code == 403
+    assert order_of(order_id).status == S.PENDING
+    assert top_ups() == []
+
+
+def test_with_debug_on_anyone_may_pay_as_make_run_promises(anonymous, settings):
+    settings.DEBUG = True
+    order_id, session_id, checkout_url = start_renewal(anonymous)
+    _html, token = open_checkout(anonymous, checkout_url)
+
+    paid = anonymous.post(checkout_url, {"action": "pay", "csrfmiddlewaretoken": token})
+
+    assert paid.status_code == 302
+    assert paid["Location"] == f"{FRONTEND_URL}/renewal/success?session_id={session_id}"
+    assert order_of(order_id).status == S.COMPLETED
+    assert len(top_ups()) == 1

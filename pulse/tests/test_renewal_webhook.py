@@ -286,3 +286,45 @@ def test_a_payment_after_the_order_expired_is_fulfilled(api):
     assert charges(order) == [("CHARGE", "PAID", SERVER_PRICE, session_id)]
     assert len(top_ups()) == 1
     assert confirm(api, session_id).json()["order"]["status"] == "COMPLETED"
+
+
+# --- the gateway's state decides, never the event's name ------------------------------------------
+
+
+def open_session_object(session_id: str, server=None) -> dict:
+    """The checkout session as the gateway shows it now (open, unpaid)."""
+    if server is not None:
+        return json.loads(json.dumps(server.state.sessions[session_id]))
+    return dict(get_gateway().retrieve_checkout(session_id).raw)
+
+
+@pytest.mark.parametrize("gateway", ["sandbox", "stripe"])
+def test_a_signed_payment_failed_event_for_an_open_checkout_leaves_the_order_pending(api, request, gateway):
+    server = request.getfixturevalue("stripe_gateway") if gateway == "stripe" else None
+    order_id, session_id = create_order(api)
+    # Correctly signed, but the gateway says the session is still open: the customer can still pay.
+    body = event_body("checkout.session.async_payment_failed", open_session_object(session_id, server))
+
+    response = post_webhook(api, body, sign(body))
+
+    assert (response.status_code, response.json()) == (200, {"result": "processed"})
+    order = order_of(order_id)
+    assert order.status == S.PENDING
+    assert charges(order) == [("CHARGE", "PENDING", SERVER_PRICE, session_id)]
+    assert not OrderAuditEntry.objects.filter(order=order, to_status=S.FAILED).exists()
+    assert top_ups() == []
+
+
+def test_a_payment_failed_event_while_the_delayed_payment_is_processing_leaves_the_order_pending(
+    api, stripe_gateway
+):
+    order_id, session_id = create_order(api)
+    stripe_gateway.async_pending(session_id)  # complete + unpaid; the PaymentIntent is processing
+    session = stripe_gateway.state.sessions[session_id]
+    body = event_body("checkout.session.async_payment_failed", json.loads(json.dumps(session)))
+
+    response = post_webhook(api, body, sign(body))
+
+    assert (response.status_code, response.json()) == (200, {"result": "processed"})
+    assert order_of(order_id).status == S.PENDING
+    assert confirm(api, session_id).status_code == 202  # still settling

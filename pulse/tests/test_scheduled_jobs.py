@@ -23,7 +23,12 @@ from pulse import tasks
 from pulse.models import Bundle, JobLock, JobRun
 from pulse.services import jobs
 from pulse.services.status import esim_status_check
-from pulse.tests.background_helpers import broker_down_fixture, queued_fixture  # noqa: F401
+from pulse.tests.background_helpers import (  # noqa: F401
+    DEAD_BROKER,
+    broker,
+    live_fixture,
+    queued_fixture,
+)
 from pulse.tests.catalog_helpers import ESIMCARD_ICCID, sandbox_fixture  # noqa: F401
 from pulse.tests.staff_helpers import (  # noqa: F401
     customer_client_fixture,
@@ -35,6 +40,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB_RUNS = "/admin/pulse/jobrun/"
+LIVE_JOBS = {"reconciler", "email_sweep", "catalog_sync:travelroam"}
 ALL_JOBS = {
     "reconciler",
     "email_sweep",
@@ -182,10 +188,10 @@ def test_the_esim_index_job_builds_the_index_so_a_check_walks_no_pages(sandbox):
 # --- how late each job is -------------------------------------------------------------------------------
 
 
-def test_before_any_job_ran_every_job_is_never_run_and_health_is_not_degraded():
+def test_before_any_job_ran_every_job_is_never_run_and_health_is_not_degraded(live):
     states = {state.name: state.state for state in jobs.job_states()}
 
-    assert states == dict.fromkeys(ALL_JOBS, "never_run")
+    assert states == dict.fromkeys(LIVE_JOBS, "never_run")  # only TravelRoam is configured
     body = health()
     assert body["status"] == "healthy"
     assert body["background"]["jobs"]["reconciler"] == {
@@ -196,8 +202,12 @@ def test_before_any_job_ran_every_job_is_never_run_and_health_is_not_degraded():
     }
 
 
-def test_a_job_that_has_not_succeeded_for_three_intervals_is_late_and_degrades_health():
-    for name in ALL_JOBS:
+def test_every_job_of_the_sandbox_is_expected_there():
+    assert {state.name for state in jobs.job_states()} == ALL_JOBS
+
+
+def test_a_job_that_has_not_succeeded_for_three_intervals_is_late_and_degrades_health(live):
+    for name in LIVE_JOBS:
         old_run(name, timedelta(seconds=1))
     old_run("reconciler", timedelta(seconds=1), ok=False)  # the latest run failed: not late yet
     assert health()["status"] == "healthy"
@@ -232,8 +242,10 @@ def test_a_job_that_never_succeeded_is_late_three_intervals_after_the_background
     assert states["catalog_sync:airhub"] == "ok"
 
 
-def test_health_shows_the_broker_and_degrades_when_it_is_unreachable(broker_down):
-    body = health()
+def test_health_shows_the_broker_and_degrades_when_it_is_unreachable(live, queued):
+    assert health()["status"] == "healthy"
+    with broker(DEAD_BROKER):
+        body = health()
 
     assert body["background"]["broker"] == "error"
     assert body["status"] == "degraded"

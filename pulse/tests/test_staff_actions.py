@@ -330,8 +330,15 @@ def test_needs_attention_covers_each_kind_of_stuck_order(sandbox_world):
         "slow_refund": set_status(
             paid_order(sandbox_world), S.REFUND_PENDING, updated_at=now - timedelta(hours=2)
         ),
+        # The receipt has been failing for 2 hours (the order itself is done).
+        "email_overdue": set_status(
+            paid_order(sandbox_world), S.COMPLETED, email_failing_since=now - timedelta(hours=2)
+        ),
     }
     set_status(paid_order(sandbox_world), S.REFUND_PENDING, updated_at=now - timedelta(minutes=10))  # not yet
+    set_status(
+        paid_order(sandbox_world), S.COMPLETED, email_failing_since=now - timedelta(minutes=10)
+    )  # not yet
     set_status(paid_order(sandbox_world), S.PENDING, checkout_expires_at=now + timedelta(minutes=30))
 
     for kind, order in stuck.items():
@@ -340,4 +347,4 @@ def test_needs_attention_covers_each_kind_of_stuck_order(sandbox_world):
     everything = set(RenewalOrder.objects.filter(staff_actions.needs_attention_q("all")))
     assert everything == set(stuck.values())
     assert fine not in everything
-    assert staff_actions.attention_counts() == {**dict.fromkeys(stuck, 1), "all": 5}
+    assert staff_actions.attention_counts() == {**dict.fromkeys(stuck, 1), "all": 6}

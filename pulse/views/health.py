@@ -6,9 +6,31 @@ from rest_framework.views import APIView
 from pulse.formatting import iso_utc
 from pulse.services.health import health_report
 
+_MODE = inline_serializer(
+    "HealthMode",
+    {
+        "providers": serializers.ChoiceField(["live", "sandbox"]),
+        "payments": serializers.ChoiceField(["stripe", "sandbox"]),
+    },
+)
+
+_EMAILS = inline_serializer(
+    "HealthEmails",
+    {
+        "overdue": serializers.IntegerField(
+            allow_null=True, help_text="Customer e-mails failing for over an hour."
+        ),
+        "failing_since": serializers.DateTimeField(
+            allow_null=True, help_text="When the oldest of them first failed."
+        ),
+    },
+)
+
 
 class HealthApi(APIView):
-    """Database, cache, provider state and background work; 503 when the database is down."""
+    """Database, cache and provider state, whether it runs on simulators (mode), customer e-mails
+    failing for over an hour and the background side (broker, scheduled jobs); "degraded" in sandbox,
+    with such e-mails, an unreachable broker or a late job; 503 when the database is down."""
 
     @extend_schema(
         responses={
@@ -21,6 +43,8 @@ class HealthApi(APIView):
                     "cache": serializers.CharField(),
                     "apis": serializers.DictField(child=serializers.JSONField()),
                     "circuit_breakers": serializers.DictField(child=serializers.CharField()),
+                    "mode": _MODE,
+                    "emails": _EMAILS,
                     "background": serializers.JSONField(
                         help_text="broker: ok | error | eager; jobs: per scheduled job its state "
                         "(ok | late | never_run), last_success, last_run_ok, interval_seconds"
@@ -35,6 +59,8 @@ class HealthApi(APIView):
                     "database": serializers.CharField(),
                     "cache": serializers.CharField(),
                     "apis": serializers.DictField(child=serializers.JSONField()),
+                    "mode": _MODE,
+                    "emails": _EMAILS,
                 },
             ),
         }
@@ -48,6 +74,8 @@ class HealthApi(APIView):
             "database": report.database,
             "cache": report.cache,
             "circuit_breakers": report.circuit_breakers,
+            "mode": report.mode,
+            "emails": {**report.emails, "failing_since": iso_utc(report.emails["failing_since"])},
             "background": report.background,
         }
         return Response(body, status=503 if report.status == "unhealthy" else 200)

@@ -8,18 +8,24 @@
   (Playwright's `page.route` cannot stand in for it: Chromium does not route the target of a redirect.)
 - API calls go over real HTTP to the live server with `requests`, as the frontend's would.
 - A failing test leaves a screenshot of its page in its tmp_path (named in the failure report).
+- The tests run with DEBUG off, where only staff may press the sandbox checkout's buttons: the helpers
+  that pay lend the page a staff member's session for exactly that click (`signed_in_as_staff`).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import requests
+from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
+from django.test import Client
 
 from providers.sandbox import SandboxWorld, reset_default_world
 from pulse.payments import signing
@@ -204,12 +210,30 @@ def order_status(base_url: str, order_id: str) -> str:
 # --- playing the customer in the browser ------------------------------------------------------------
 
 
+@contextmanager
+def signed_in_as_staff(page: Page, url: str) -> Iterator[None]:
+    """The page carries a staff member's session (for `url`'s site) inside the block, and none after,
+    so whatever the test does next is done as the customer again."""
+    cashier, _created = get_user_model().objects.get_or_create(
+        username="sandbox-cashier", defaults={"is_staff": True, "email": "cashier@example.com"}
+    )
+    client = Client()
+    client.force_login(cashier)
+    name = django_settings.SESSION_COOKIE_NAME
+    page.context.add_cookies([{"name": name, "value": client.cookies[name].value, "url": url}])
+    try:
+        yield
+    finally:
+        page.context.clear_cookies(name=name)
+
+
 def checkout_in_browser(page: Page, checkout_url: str, button: str, lands_on: str) -> None:
-    """Open the sandbox checkout page, click one of its buttons and wait until the browser is at exactly
-    the frontend URL `lands_on` (any other URL times the wait out)."""
-    page.goto(checkout_url)
-    page.get_by_role("button", name=button).click()
-    page.wait_for_url(lambda url: url == lands_on)
+    """Open the sandbox checkout page as staff, click one of its buttons and wait until the browser is at
+    exactly the frontend URL `lands_on` (any other URL times the wait out)."""
+    with signed_in_as_staff(page, checkout_url):
+        page.goto(checkout_url)
+        page.get_by_role("button", name=button).click()
+        page.wait_for_url(lambda url: url == lands_on)
 
 
 def buy_in_browser(page: Page, base_url: str, frontend_url: str, **overrides: Any) -> tuple[str, str]:

@@ -6,6 +6,7 @@ would send them; the frontend's confirm call then reports the outcome (contract 
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth import get_user_model
 
 from pulse.models import OrderStatus, RenewalOrder
 from pulse.tests.renewal_helpers import SEED_BUNDLE, SEED_ICCID
@@ -16,6 +17,7 @@ from tests.browser.conftest import (
     confirm,
     create_renewal,
     order_status,
+    signed_in_as_staff,
     success_url,
 )
 
@@ -24,6 +26,7 @@ expect = pytest.importorskip("playwright.sync_api", reason="browser tests need t
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("world")]
 
 S = OrderStatus
+STAFF_PASSWORD = "pw-for-browser-tests-only"
 MASKED_ICCID = "893204*********5583"
 
 
@@ -44,17 +47,18 @@ def test_the_page_shows_what_the_customer_pays_for_and_pay_completes_the_order(
     order_id = renewal["order"]["order_id"]
     session_id = renewal["payment"]["session_id"]
 
-    page.goto(renewal["payment"]["checkout_url"])
+    with signed_in_as_staff(page, site):  # DEBUG is off in the tests: only staff may pay
+        page.goto(renewal["payment"]["checkout_url"])
 
-    expect(page.get_by_test_id("price")).to_have_text("$1.60")
-    expect(page.get_by_test_id("order-id")).to_have_text(order_id)
-    expect(page.get_by_test_id("status")).to_have_text("open / unpaid")
-    expect(page.get_by_text(MASKED_ICCID, exact=True)).to_be_visible()
-    assert SEED_ICCID not in page.content()  # never the whole ICCID on a page
+        expect(page.get_by_test_id("price")).to_have_text("$1.60")
+        expect(page.get_by_test_id("order-id")).to_have_text(order_id)
+        expect(page.get_by_test_id("status")).to_have_text("open / unpaid")
+        expect(page.get_by_text(MASKED_ICCID, exact=True)).to_be_visible()
+        assert SEED_ICCID not in page.content()  # never the whole ICCID on a page
 
-    page.get_by_role("button", name="Pay $1.60").click()
+        page.get_by_role("button", name="Pay $1.60").click()
 
-    page.wait_for_url(lambda url: url == success_url(frontend_url, session_id))
+        page.wait_for_url(lambda url: url == success_url(frontend_url, session_id))
     # The frontend's success page confirms the payment.
     confirmed = confirm(site, session_id)
     assert confirmed.status_code == 200, confirmed.text
@@ -123,3 +127,43 @@ def test_an_unknown_checkout_session_is_not_found(page, site):
     response = page.goto(f"{site}{CHECKOUT_PATH}cs_test_unknown/")
     assert response is not None
     assert response.status == 404
+
+
+def test_with_debug_off_a_customer_sees_staff_login_required_and_staff_log_in_to_pay(
+    page, site, frontend_url, renewal, world
+):
+    order_id = renewal["order"]["order_id"]
+    session_id = renewal["payment"]["session_id"]
+    get_user_model().objects.create_user("cashier", "cashier@example.com", STAFF_PASSWORD, is_staff=True)
+
+    page.goto(renewal["payment"]["checkout_url"])
+
+    expect(page.get_by_test_id("order-id")).to_have_text(order_id)
+    expect(page.get_by_test_id("staff-only")).to_contain_text("Staff login required")
+    expect(page.get_by_role("button")).to_have_count(0)
+
+    # A click forged from another page of the site (with a valid CSRF token) is refused, nothing changes.
+    page.goto("/admin/login/")
+    token = page.locator("input[name=csrfmiddlewaretoken]").input_value()
+    forged = page.request.post(
+        renewal["payment"]["checkout_url"],
+        form={"action": "pay", "csrfmiddlewaretoken": token},
+        headers={"Referer": renewal["payment"]["checkout_url"]},
+        max_redirects=0,
+    )
+    assert forged.status == 403
+    assert "Nothing was paid and the order is unchanged" in forged.text()
+    assert order_status(site, order_id) == "PENDING"
+
+    # Staff follow the page's login link and come back to the checkout with its buttons.
+    page.goto(renewal["payment"]["checkout_url"])
+    page.get_by_role("link", name="Log in as staff").click()
+    page.get_by_label("Username:").fill("cashier")
+    page.get_by_label("Password:").fill(STAFF_PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(renewal["payment"]["checkout_url"])
+    page.get_by_role("button", name="Pay $1.60").click()
+
+    page.wait_for_url(lambda url: url == success_url(frontend_url, session_id))
+    assert order_status(site, order_id) == "COMPLETED"
+    assert len(world.topups()) == 1

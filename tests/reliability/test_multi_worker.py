@@ -3,7 +3,7 @@
 The whole stack runs as independent processes on 127.0.0.1, as an operator would run it:
 - gunicorn (3 workers, 4 threads each) on PostgreSQL (a database created and dropped here) and Redis;
 - the provider simulators (`python -m providers.sandbox`) and the fake Stripe server
-  (`python -m providers.sandbox.stripe_fake`), driven through their /_control and /_test routes.
+  (`python -m tests.fakes.stripe`), driven through their /_control and /_test routes.
 
 Which worker answered is read from gunicorn's access log (`%(p)s`, the worker's pid, next to the
 request's X-Test-Id). Connections are kept alive, and a keep-alive connection stays with the worker
@@ -185,7 +185,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             )
             fake = servers.start(
                 "stripe",
-                [python, "-m", "providers.sandbox.stripe_fake", "--port", "0"],
+                [python, "-m", "tests.fakes.stripe", "--port", "0"],
                 env=servers.base_environment(),
                 log_dir=log_dir,
             )

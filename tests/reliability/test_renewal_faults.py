@@ -18,11 +18,11 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from providers.sandbox import reset_default_world
-from providers.sandbox.stripe_fake import sign_payload, start_fake_stripe
 from pulse.models import OrderStatus, PaymentTransaction, RenewalOrder
 from pulse.services import fulfilment
 from pulse.services.reconciler import reconcile_once, stuck_after
-from tests.reliability.helpers import SEED_ICCID, assert_paid_orders_settled
+from tests.fakes.stripe import sign_payload, start_fake_stripe
+from tests.reliability.helpers import OWNED_BY, SEED_ICCID, assert_paid_orders_settled
 
 pytestmark = pytest.mark.django_db
 
@@ -144,6 +144,36 @@ def test_provider_timeout_after_charging_is_completed_once_by_the_reconciler(
     assert summary.counts["completed"] == 1
     assert order(order_id).status == S.COMPLETED
     assert order(order_id).provider_reference == world.topups()[0]["reference"]
+    assert_paid_orders_settled(world)
+
+
+def test_a_timed_out_top_up_the_provider_cannot_confirm_goes_to_staff_after_the_budget(
+    api, world, fake_stripe, settings
+):
+    # The soak case: AirHub's answer to InsertRenew is lost, and GetRenewData answers 404.
+    settings.PROVIDER_TIMEOUT = 0.3
+    created = api.post(
+        "/api/esim/renewal/create/", {"iccid": OWNED_BY["airhub"], "currency": "USD"}, format="json"
+    )
+    assert created.status_code == 201, created.json()
+    order_id, session_id = created.json()["order"]["order_id"], created.json()["payment"]["session_id"]
+    fake_stripe.pay(session_id)
+    world.set_fault("airhub", "timeout", path_contains="InsertRenew", times=1, delay_s=2.0)
+    world.set_fault("airhub", "http_404", path_contains="GetRenewData")
+
+    assert confirm(api, session_id).json()["order"]["status"] == S.FULFILLING
+    reconcile_once(now=after_the_lease())  # inside the budget: asks, cannot tell, waits
+    assert (order(order_id).status, len(world.topups())) == (S.FULFILLING, 1)
+
+    budget = timedelta(minutes=django_settings.RENEWAL_UNKNOWN_OUTCOME_BUDGET_MINUTES)
+    reconcile_once(now=timezone.now() + budget + timedelta(seconds=1))
+
+    assert order(order_id).status == S.MANUAL_REVIEW
+    assert (
+        confirm(api, session_id).json()["message"] == "Payment received; our team is completing your renewal."
+    )
+    assert len(world.topups()) == 1  # never ordered a second time
+    assert stripe_refunds(fake_stripe) == []  # nor refunded blindly
     assert_paid_orders_settled(world)
 
 

@@ -23,8 +23,8 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from providers.sandbox import DEMO_ICCIDS, SANDBOX_CREDENTIALS
-from providers.sandbox.stripe_fake import sign_payload, start_fake_stripe
 from pulse.services.reconciler import reconcile_once
+from tests.fakes.stripe import sign_payload, start_fake_stripe
 from tests.reliability.helpers import OWNED_BY, SEED_ICCID, simulators_over_http
 
 pytestmark = pytest.mark.django_db

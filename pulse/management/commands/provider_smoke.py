@@ -1,4 +1,8 @@
-"""`python manage.py provider_smoke`: per provider — configured?, auth ok?, latency of one cheap call."""
+"""`python manage.py provider_smoke`: per provider — configured?, auth ok?, latency of one cheap call.
+
+With `--record DIR [--iccid ICCID ...]` it records the raw answers of the read-only endpoints instead
+(see `_record.py` and docs/providers.md, "How to contribute a recording").
+"""
 
 import time
 
@@ -7,13 +11,20 @@ from django.core.management.base import BaseCommand
 
 from providers.base import PROVIDER_NAMES
 from providers.errors import ProviderError
+from pulse.management.commands._record import add_record_arguments, record
 from pulse.services.providers import breaker, enabled_clients, record_outcome
 
 
 class Command(BaseCommand):
     help = "Probe each provider once (a login or a catalogue read, never a paid call) and report."
 
+    def add_arguments(self, parser):
+        add_record_arguments(parser)
+
     def handle(self, *args, **options):
+        if options.get("record"):
+            record(self, options)
+            return
         clients = enabled_clients()
         mode = "sandbox simulators" if settings.ESIM_SANDBOX else "live endpoints"
         self.stdout.write(f"providers ({mode}):")

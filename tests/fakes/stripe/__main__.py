@@ -1,7 +1,7 @@
-"""Command line for the fake Stripe server (``providers.sandbox.stripe_fake``), for operators and
+"""Command line for the fake Stripe server (``tests.fakes.stripe``), for operators and
 multi-process tests:
 
-    python -m providers.sandbox.stripe_fake --port 12111 \\
+    python -m tests.fakes.stripe --port 12111 \\
         --webhook-url http://127.0.0.1:8000/api/esim/stripe/webhook/ --webhook-secret whsec_test_fake
 
 Then point the app at it with ``STRIPE_API_BASE=http://127.0.0.1:12111`` and any ``sk_test_...`` key, open a
@@ -15,12 +15,12 @@ import logging
 import os
 import threading
 
-from providers.sandbox.stripe_fake import start_fake_stripe
+from tests.fakes.stripe.server import start_fake_stripe
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m providers.sandbox.stripe_fake",
+        prog="python -m tests.fakes.stripe",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

@@ -1,6 +1,6 @@
 """The fake Stripe server, driven through the real stripe SDK (no Django needed).
 
-Run: .venv/bin/pytest -p no:django providers/sandbox/tests/test_stripe_fake.py -q
+Run: .venv/bin/pytest -p no:django tests/fakes/test_stripe_fake.py -q
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 import requests
 import stripe
 
-from providers.sandbox.stripe_fake import (
+from tests.fakes.stripe import (
     FakeStripeError,
     FakeStripeServer,
     parse_stripe_form,
