@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 
 from celery import Celery
+from celery.signals import beat_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "esim_status_checker.settings.base")
 
@@ -30,3 +31,16 @@ def _create_local_folders(sender: Celery, **kwargs) -> None:
         folders += [Path(options[key]) for key in ("data_folder_in", "data_folder_out", "control_folder")]
     for folder in folders:
         folder.mkdir(parents=True, exist_ok=True)
+
+
+@beat_init.connect
+def _send_overdue_jobs(sender=None, **kwargs) -> None:
+    """When beat starts, send every job that has not succeeded within its interval at once, instead of
+    one interval later (a fresh install, or beat restarted without its schedule file)."""
+    from django.conf import settings
+
+    from pulse.services.jobs import overdue_jobs
+
+    for name in overdue_jobs():
+        entry = settings.CELERY_BEAT_SCHEDULE[name]
+        app.send_task(entry["task"], args=entry["args"], **entry["options"])

@@ -14,7 +14,6 @@ PRODUCTION_ENV = {
     "SECRET_KEY": "a-production-like-secret-key-with-enough-entropy-0123456789abcdef",
     "ALLOWED_HOSTS": "api.example.com",
     "DATABASE_URL": "sqlite:///:memory:",
-    "REDIS_URL": "redis://cache.example.com:6379/0",  # the cache and the Celery broker
     "ESIM_READ_DOTENV": "false",
     "LOG_FILE": "",
 }

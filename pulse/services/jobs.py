@@ -250,6 +250,24 @@ def job_states(now: datetime | None = None) -> list[JobState]:
     return states
 
 
+def overdue_jobs(now: datetime | None = None) -> list[str]:
+    """Scheduled jobs that apply here and have not succeeded within one interval (or never did).
+
+    Beat runs an interval job one interval after it starts, and forgets its schedule when its file
+    is lost (a new container); it sends these at start-up so a restart never delays them."""
+    now = now or timezone.now()
+    last = dict(
+        JobRun.objects.filter(ok=True).values("job").annotate(at=Max("finished_at")).values_list("job", "at")
+    )
+    return [
+        name
+        for name in job_names()
+        if interval(name) > 0
+        and applies(name)
+        and (last.get(name) is None or now - last[name] > timedelta(seconds=interval(name)))
+    ]
+
+
 def _last_run_ok(by_job: dict[str, dict]) -> dict[str, bool]:
     """Whether each job's latest run succeeded: it did when the latest run is the latest success."""
     return {name: row["last_run"] == row["last_success"] for name, row in by_job.items()}

@@ -15,6 +15,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -374,3 +375,28 @@ def test_staff_see_job_runs_in_the_admin_read_only(staff_client, customer_client
     assert "&lt;b&gt;RuntimeError&lt;/b&gt;: boom" in detail.content.decode()  # escaped
     assert staff_client.get(f"{JOB_RUNS}add/").status_code == 403
     assert customer_client.get(JOB_RUNS).status_code == 302  # to the login page
+
+
+# --- beat start-up ---------------------------------------------------------------------------------------
+
+
+def test_jobs_that_have_not_succeeded_within_their_interval_are_overdue():
+    old_run("reconciler", timedelta(seconds=30))  # within its 60 s
+    old_run("email_sweep", timedelta(seconds=301))  # one 300 s interval ago
+    old_run("esim_index", timedelta(seconds=10), ok=False)  # failed, never succeeded
+
+    assert set(jobs.overdue_jobs()) == ALL_JOBS - {"reconciler"}
+
+
+def test_beat_sends_the_overdue_jobs_when_it_starts(queued):
+    from esim_status_checker.celery import _send_overdue_jobs
+
+    for name in ALL_JOBS - {"catalog_sync:airhub"}:
+        old_run(name, timedelta(seconds=1))
+
+    _send_overdue_jobs()
+
+    (task,) = queued.take(settings.CELERY_TASK_DEFAULT_QUEUE)
+    assert (task.name, task.args) == ("pulse.tasks.sync_catalogue", ("airhub",))
+    assert task.run() == "ok"
+    assert runs("catalog_sync:airhub") == [("catalog_sync:airhub", True)]
