@@ -87,8 +87,8 @@ def broker_down_fixture() -> Iterator[None]:
 
 @pytest.fixture(name="live")
 def live_fixture(settings):
-    """Nothing simulated (TravelRoam configured and its last probe fine, Stripe), so health can say
-    "healthy" and only the background side can make it "degraded"."""
+    """Real providers (TravelRoam configured, its last probe answered) and Stripe: nothing simulated,
+    so health can say "healthy" (test_health.py, and the background tests' "degraded" by a late job)."""
     from django.core.cache import cache
 
     from pulse.services.providers import HEALTH_KEY
