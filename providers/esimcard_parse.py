@@ -26,6 +26,7 @@ from providers.base import (
 )
 from providers.errors import ProviderNotFound, ProviderRejected, ProviderResponseInvalid
 from providers.iccid import normalize_iccid
+from providers.plans import parse_plan_name
 from providers.status import bundle_state_code, current_bundle, derive_status
 from providers.units import is_unlimited, parse_datetime, quantity_to_bytes, to_decimal
 
@@ -218,6 +219,17 @@ def _lpa_parts(value: str | None) -> tuple[str, str | None, str | None] | None:
     return value, smdp, matching
 
 
+def plan_country(*names: str | None) -> str | None:
+    """The one country the first telling package name covers: "eSIM, 1GB, 7 Days, France, Unthrottled"
+    -> FR. eSIMCard's eSIM answers carry no country field (providers.md §4.3), but its package names
+    do, as renewal options read them. A regional or multi-country plan names no single country: None."""
+    for name in names:
+        spec = parse_plan_name(name)
+        if spec.countries or spec.region:
+            return spec.countries[0] if len(spec.countries) == 1 and not spec.region else None
+    return None
+
+
 def build_record(
     *,
     iccid: str,
@@ -261,6 +273,7 @@ def build_record(
         activation_code=activation_code,
         # Unverified: the original reads sim.apn; the spec has none. A recording of GET /my-esims/{id} settles it.
         apn=_text(sim.get("apn")),
+        country_code=plan_country(plan_name, _text(sim.get("last_bundle"))),
     )
 
 

@@ -35,7 +35,7 @@ from providers.errors import (
     ProviderUnavailable,
 )
 from providers.esimcard import ESimCardClient
-from providers.esimcard_parse import activation_fields, binary_bytes, parse_usage
+from providers.esimcard_parse import activation_fields, binary_bytes, parse_usage, plan_country
 
 FIXTURES = Path(__file__).parent / "fixtures" / "esimcard"
 BASE = "https://portal.esimcard.test/api/developer/reseller"
@@ -305,7 +305,7 @@ def test_lookup_finds_the_uuid_in_the_list_and_parses_the_details(rsps, client):
     assert record.smdp_address == "rsp.example.net"
     assert record.matching_id == "MATCH-0001"
     assert record.apn is None
-    assert record.country_code is None
+    assert record.country_code == "FR"  # from the package name: the answer has no country field
     assert record.network is None
     in_use, assigned, completed = record.bundles
     assert in_use == BundleState(
@@ -357,6 +357,37 @@ def test_lookup_finds_an_iccid_on_the_last_page(rsps, client):
     assert record.usage == Usage(unlimited=True)
     assert record.bundles[0].usage == Usage(unlimited=True)
     assert record.purchased_at == datetime(2025, 6, 1, 19, 45, 10, tzinfo=UTC)
+
+
+def test_an_unlimited_italy_package_gives_italy(rsps, client):
+    add_login(rsps)
+    add_list(rsps)
+    add_esim(rsps, UUID_3, "esim_detail_unlimited", "usage_unlimited")
+
+    assert client.lookup(ICCID_C).country_code == "IT"
+
+
+def test_without_packages_the_last_bundle_names_the_country(rsps, client):
+    add_login(rsps)
+    add_list(rsps)
+    add_esim(rsps, UUID_2, "esim_detail_released", "usage_active")
+
+    assert client.lookup(ICCID_B).country_code == "FR"  # sim.last_bundle: no package to read
+
+
+@pytest.mark.parametrize(
+    ("names", "country"),
+    [
+        (("eSIM, 5GB, 30 Days, France, Unthrottled",), "FR"),
+        (("eSIM, Unlimited, 7 Days, Italy",), "IT"),
+        (("eSIM, 3GB, 30 Days, Europe Lite, V2", "eSIM, 1GB, 7 Days, France"), None),  # regional
+        (("eSIM, 5GB, 15 Days, Spain & Portugal",), None),  # two countries: none is "the" country
+        (("1GB 7 Days", "eSIM, 1GB, 7 Days, Turkey, V2"), "TR"),  # the first name that tells wins
+        ((None, "", "00000000-0000-4000-8000-0000000000bb"), None),
+    ],
+)
+def test_plan_country_is_the_single_country_a_package_name_covers(names, country):
+    assert plan_country(*names) == country
 
 
 def test_list_without_meta_is_a_single_page(rsps, client):

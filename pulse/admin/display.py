@@ -38,7 +38,9 @@ def redact(value: Any) -> Any:
 def pretty_json(value: Any) -> SafeString:
     """`<pre>` with the value as indented JSON; every character escaped by format_html."""
     text = json.dumps(redact(value), indent=2, sort_keys=True, ensure_ascii=False, default=str)
-    return format_html('<pre class="pulse-json" style="white-space:pre-wrap;margin:0;">{}</pre>', text)
+    # overflow-wrap: a URL in a payload is one long word; it wraps instead of widening the page.
+    style = "white-space:pre-wrap;overflow-wrap:anywhere;margin:0;"
+    return format_html('<pre class="pulse-json" style="{}">{}</pre>', style, text)
 
 
 def collapsible_json(value: Any) -> SafeString:

@@ -56,6 +56,10 @@ class RenewalOrderAdmin(admin.ModelAdmin):
     list_per_page = 50
     show_full_result_count = False
     inlines = (TransactionInline, EventInline, AuditInline)
+
+    class Media:
+        css = {"all": ("pulse/admin/orders.css",)}
+
     actions = ("retry_selected", "refund_selected", "mark_completed_selected", "resend_email_selected")
     fieldsets = (
         ("Order", {"fields": ("order_id", "status", "created_at", "paid_at", "completed_at", "refunded_at")}),

@@ -14,7 +14,7 @@ class KnownEsim(models.Model):
     eSIM UUID, TravelRoam ICCID). One ICCID may be known at several providers (resold eSIMs).
     """
 
-    iccid = models.CharField(max_length=22, db_index=True)
+    iccid = models.CharField("ICCID", max_length=22, db_index=True)
     provider = models.CharField(max_length=16, choices=ProviderName.choices)
     reference = models.CharField(max_length=128)
     last_status = models.CharField(max_length=16, blank=True)

@@ -36,9 +36,11 @@ class RenewalOrder(models.Model):
     )
 
     # What is renewed, re-derived by the server (never taken from the client).
-    iccid = models.CharField(max_length=22, db_index=True)
+    iccid = models.CharField("ICCID", max_length=22, db_index=True)
     provider = models.CharField(max_length=16, choices=ProviderName.choices)
-    esim_reference = models.CharField(max_length=128, help_text="The provider's key for the eSIM.")
+    esim_reference = models.CharField(
+        "eSIM reference", max_length=128, help_text="The provider's key for the eSIM."
+    )
     bundle = models.ForeignKey("pulse.Bundle", null=True, blank=True, on_delete=models.SET_NULL)
     bundle_code = models.CharField(max_length=128)
     bundle_name = models.CharField(max_length=255)

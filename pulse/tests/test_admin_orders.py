@@ -446,3 +446,26 @@ def test_resend_e_mail_and_add_note_from_the_order_page(sandbox_world, staff_cli
         ("admin", "resent receipt e-mail", S.COMPLETED, S.COMPLETED, "ops", "new address"),
         ("admin", "staff note", S.COMPLETED, S.COMPLETED, "ops", "customer called"),
     ]
+
+
+# --- labels and layout (issue 11, item 11; the real-browser check is tests/browser/test_layout_1280.py) --
+
+
+def test_the_order_page_spells_iccid_and_esim_as_written(sandbox_world, staff_client):
+    html = staff_client.get(change_url(paid_order(sandbox_world))).content.decode()
+    assert "<label>ICCID:</label>" in html
+    assert "<label>eSIM reference:</label>" in html
+    assert "<label>Order id:</label>" in html  # other labels still start with a capital
+    assert "Iccid" not in html
+    assert "ESIM reference" not in html
+    assert "pulse/admin/orders.css" in html  # long ids wrap instead of widening the page
+
+
+@pytest.mark.parametrize(
+    ("label", "shown"),
+    [("order id", "Order id"), ("eSIM reference", "eSIM reference"), ("ICCID", "ICCID"), ("", "")],
+)
+def test_admin_labels_keep_a_mixed_case_first_word(label, shown):
+    from pulse.templatetags.pulse_admin import admin_label
+
+    assert admin_label(label) == shown

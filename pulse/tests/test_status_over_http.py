@@ -76,3 +76,16 @@ def test_every_demo_case_over_http():
     assert answers["8944000000000000407"]["data_capacity"] == "Unlimited"
     assert answers["8944000000000000506"]["sources"]["airhub"] == "found"
     assert unknown.status_code == 404
+
+
+def test_esimcard_demo_esims_answer_the_country_their_plan_covers():
+    # eSIMCard's eSIM answers carry no country field: the check must read it from the package name,
+    # as renewal options already do, so check and options agree (issue 11, item 11).
+    expected = {"8944000000000000209": "FR", "8944000000000000407": "IT", "8944000000000000902": "FR"}
+    with http_sandbox():
+        checked = {iccid: check(iccid).json()["country_code"] for iccid in expected}
+        options = APIClient().get(
+            "/api/esim/renewal/options/", {"iccid": "8944000000000000209", "currency": "USD"}
+        )
+    assert checked == expected
+    assert options.json()["current_plan"]["country_code"] == "FR"

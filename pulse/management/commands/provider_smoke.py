@@ -34,11 +34,7 @@ class Command(BaseCommand):
             if client is None:
                 self.stdout.write(f"  {name:<11} not configured (set its credentials to enable it)")
                 continue
-            state = breaker(name).state()
-            if state != "closed":
-                self.stdout.write(
-                    f"  {name:<11} circuit breaker {state} ({breaker(name).failures()} failures)"
-                )
+            breaker_text = _breaker_text(name)
             started = time.monotonic()
             try:
                 client.probe()
@@ -47,12 +43,24 @@ class Command(BaseCommand):
                 record_outcome(name, exc)
                 elapsed = (time.monotonic() - started) * 1000
                 self.stdout.write(
-                    self.style.ERROR(f"  {name:<11} FAILED {exc.code}: {exc.message} ({elapsed:.0f} ms)")
+                    self.style.ERROR(
+                        f"  {name:<11} FAILED {exc.code}: {exc.message} ({elapsed:.0f} ms), {breaker_text}"
+                    )
                 )
                 continue
             record_outcome(name, None)
             elapsed = (time.monotonic() - started) * 1000
-            self.stdout.write(self.style.SUCCESS(f"  {name:<11} ok, auth ok, {elapsed:.0f} ms"))
+            self.stdout.write(
+                self.style.SUCCESS(f"  {name:<11} ok, auth ok, {elapsed:.0f} ms, {breaker_text}")
+            )
         if failures:
             self.stderr.write(f"{failures} provider(s) failed")
             raise SystemExit(1)
+
+
+def _breaker_text(name: str) -> str:
+    """The breaker as staff read it: "breaker half-open (5 failures)". Read before the probe, which
+    goes straight to the provider and does not move the breaker."""
+    circuit = breaker(name)
+    failures = circuit.failures()
+    return f"breaker {circuit.state().replace('_', '-')} ({failures} failure{'' if failures == 1 else 's'})"
