@@ -9,7 +9,9 @@ from __future__ import annotations
 import logging
 import math
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -17,7 +19,7 @@ from rest_framework.views import set_rollback
 
 from providers import errors as provider_errors
 from pulse import payments
-from pulse.exceptions import ApplicationError
+from pulse.exceptions import ApplicationError, InvalidInput, PayloadTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +43,10 @@ _GENERIC_FIELD_CODES = {
     "date",
     "datetime",
     "does_not_exist",
+    "max_string_length",
+    "null_characters_not_allowed",
+    "surrogate_characters_not_allowed",
+    "not_a_dict",
 }
 
 _DRF_CODES = {
@@ -73,7 +79,8 @@ _PROVIDER_STATUS = {
 
 
 _GATEWAY_STATUS = {
-    payments.InvalidSignature: (400, "invalid_signature", "Webhook signature verification failed."),
+    # 403, not 400: the request is well formed, its credential (the signature) is refused.
+    payments.InvalidSignature: (403, "invalid_signature", "Webhook signature verification failed."),
     payments.CheckoutNotFound: (
         404,
         "session_not_found",
@@ -102,6 +109,8 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
         exc = drf.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf.PermissionDenied()
+    elif isinstance(exc, SuspiciousOperation):
+        exc = _client_fault(exc)
 
     if isinstance(exc, ApplicationError):
         return _application_error_response(exc)
@@ -114,6 +123,15 @@ def api_exception_handler(exc: Exception, context: dict) -> Response:
     if isinstance(exc, drf.APIException):
         return _drf_error_response(exc)
     return _unexpected_error_response(exc, context)
+
+
+def _client_fault(exc: SuspiciousOperation) -> ApplicationError:
+    """Django refuses oversized bodies (from Content-Length, before reading) and floods of fields
+    with SuspiciousOperation: the client's fault, answered as such and never logged as an error."""
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return PayloadTooLarge(details=f"The API accepts request bodies of up to {limit} bytes.")
+    return InvalidInput("The request was refused.", code="bad_request", details=str(exc)[:300])
 
 
 def _application_error_response(exc: ApplicationError) -> Response:

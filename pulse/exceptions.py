@@ -45,6 +45,12 @@ class UnsupportedCurrency(ApplicationError):
     default_message = "Unsupported currency."
 
 
+class PayloadTooLarge(ApplicationError):
+    status_code = 413
+    code = "payload_too_large"
+    default_message = "The request body is too large."
+
+
 class NotFound(ApplicationError):
     status_code = 404
     code = "not_found"

@@ -12,6 +12,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
 from kombu import Exchange, Queue
@@ -73,6 +74,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "pulse.middleware.RequestIdMiddleware",
+    "pulse.middleware.NulByteGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "corsheaders.middleware.CorsMiddleware",
@@ -225,30 +227,41 @@ AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 # Frontend and CORS
 # ---------------------------------------------------------------------------------------------
 FRONTEND_URL = env_str("FRONTEND_URL", "http://localhost:3000").rstrip("/")
+# Where this API's own pages live (the sandbox checkout page), e.g. https://api.example.com. Every
+# URL the service hands out is built from this or FRONTEND_URL, never from the request's Host header.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000" if DEBUG else "").rstrip("/")
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "http://localhost:3000")
 CORS_URLS_REGEX = r"^/api/.*$"
 CORS_EXPOSE_HEADERS = ["X-Request-ID", "Retry-After"]
+# A browser client may name itself on create with Idempotency-Key (docs/renewals.md).
+CORS_ALLOW_HEADERS = (*default_headers, "idempotency-key")
 
 # ---------------------------------------------------------------------------------------------
 # Django REST framework and OpenAPI
 # ---------------------------------------------------------------------------------------------
+# Proxies in front of the app that append to X-Forwarded-For: the client IP rule shared by the rate
+# limits and the admin lockout (pulse.client_ip). 0 = the client is the connection's address and the
+# header is ignored; N = the N-th address from the right.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured(f"TRUSTED_PROXY_COUNT must be 0 or more, got {TRUSTED_PROXY_COUNT}")
+
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # DRF's JSON parser, answering 400 malformed_json (not 500) for bodies nested too deeply.
+    "DEFAULT_PARSER_CLASSES": ["pulse.parsers.ApiJSONParser"],
     # The API is public by contract (the React frontend calls it without credentials);
     # staff work in the Django admin, which has its own session login.
     "DEFAULT_AUTHENTICATION_CLASSES": [],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_THROTTLE_CLASSES": ["pulse.throttles.ScopedIpThrottle"],
-    # Proxies in front of the app whose X-Forwarded-For entries are trusted for the client IP.
-    "NUM_PROXIES": env_int("TRUSTED_PROXY_COUNT", 0) or None,
+    # The same rule as pulse.client_ip for any DRF code that reads it (0 = REMOTE_ADDR, never None:
+    # None would make DRF trust the whole client-controlled X-Forwarded-For header).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
     "EXCEPTION_HANDLER": "pulse.exception_handlers.api_exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
-
-# The client IP rule shared by the rate limits and the admin lockout (pulse/client_ip.py).
-TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 
 # Per client IP and endpoint ("N/sec|min|hour|day"); empty switches a limit off. The webhook is exempt.
 THROTTLE_RATES = {
@@ -271,6 +284,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Every currency field lists the same sale currencies: one component for them.
+    "ENUM_NAME_OVERRIDES": {"CurrencyEnum": "pulse.views.input_fields.sale_currency_codes"},
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -336,6 +351,9 @@ if PAYMENT_GATEWAY == "sandbox" and not DEBUG and not SANDBOX_PAYMENTS_ALLOWED:
         "PAYMENT_GATEWAY=sandbox takes no money and is refused when DEBUG=False. Set PAYMENT_GATEWAY=stripe "
         "with STRIPE_SECRET_KEY, or SANDBOX_PAYMENTS_ALLOWED=true for a CI or demo deployment."
     )
+# Largest payment webhook body accepted, bytes: Stripe events are a few KB; anything near this is
+# refused (413) from its Content-Length before it is read or its signature computed.
+PAYMENT_WEBHOOK_MAX_BYTES = env_int("PAYMENT_WEBHOOK_MAX_BYTES", 512 * 1024)
 # Checkout Session lifetime; Stripe accepts 30 minutes to 24 hours.
 STRIPE_CHECKOUT_EXPIRY_MINUTES = min(max(env_int("STRIPE_CHECKOUT_EXPIRY_MINUTES", 60), 30), 1440)
 # Read timeout of one Stripe API call, seconds (connect: the smaller of 3.05 and this).

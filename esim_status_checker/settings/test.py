@@ -20,6 +20,8 @@ os.environ.setdefault("SANDBOX_PAYMENTS_ALLOWED", "true")
 # Never sleep through the SDK's retry backoff in tests.
 os.environ.setdefault("STRIPE_MAX_NETWORK_RETRIES", "0")
 os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+# Not the test client's host ("testserver"), so a test can tell the setting from the request's Host.
+os.environ.setdefault("PUBLIC_BASE_URL", "https://api.example.test")
 os.environ.setdefault("LOG_FILE", "")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 # Tests call the API far more often than a person would; throttle tests set their own rates.

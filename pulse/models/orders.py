@@ -57,8 +57,13 @@ class RenewalOrder(models.Model):
     exchange_rate = models.DecimalField(max_digits=20, decimal_places=10, null=True, blank=True)
     customer_email = models.EmailField(blank=True)
     client_request = models.JSONField(
-        default=dict, blank=True, help_text="The body the client sent, as sent."
+        default=dict, blank=True, help_text="The known fields of the create body, as validated."
     )
+    # A keyed hash (HMAC with SECRET_KEY) of who asked and what for: the requester's Idempotency-Key
+    # or e-mail, the eSIM, bundle and currency. Unique, so two creates of one requester can never
+    # hold two open orders, whatever the cache does; cleared when the order can no longer be handed
+    # back (docs/renewals.md, "Who gets an open checkout back"). Empty for a create without identity.
+    reuse_key = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
 
     # Payment.
     gateway = models.CharField(max_length=16)

@@ -45,7 +45,6 @@ class CheckoutRequest:
         str  # "checkout:<order_id>:<attempt>": a retry with the same key never opens a 2nd session
     )
     metadata: dict[str, str]
-    site_url: str  # absolute base of our own server (the sandbox checkout page lives there)
 
 
 @dataclass(frozen=True)

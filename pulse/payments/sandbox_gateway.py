@@ -87,6 +87,13 @@ class SandboxGateway:
     # --- Checkout ------------------------------------------------------------------------------------
 
     def create_checkout(self, request: CheckoutRequest) -> CheckoutInfo:
+        if not settings.PUBLIC_BASE_URL:
+            # Never a relative or request-derived URL: the customer's browser must reach the page.
+            raise GatewayRejected(
+                "PUBLIC_BASE_URL is not set, so the sandbox checkout page has no address to hand out.",
+                gateway=self.name,
+                code="configuration",
+            )
         try:
             amount_minor = to_minor(request.amount, request.currency)
         except (TypeError, ValueError) as exc:
@@ -116,7 +123,7 @@ class SandboxGateway:
                 gateway=self.name,
                 code="idempotency_error",
             )
-        url = request.site_url.rstrip("/") + CHECKOUT_PATH.format(session_id=session_id)
+        url = checkout_page_url(session_id)
         logger.info("sandbox checkout %s opened for order %s", session_id, request.order_id)
         return CheckoutInfo(
             session_id=session_id, url=url, expires_at=row.expires_at, raw=_session_object(row)
@@ -323,6 +330,11 @@ class SandboxGateway:
         return event_from_payload(payload, gateway=self.name)
 
 
+def checkout_page_url(session_id: str) -> str:
+    """The sandbox checkout page's absolute URL: from PUBLIC_BASE_URL, never from a request's Host."""
+    return settings.PUBLIC_BASE_URL + CHECKOUT_PATH.format(session_id=session_id)
+
+
 def _session_object(row: SandboxCheckout) -> dict[str, Any]:
     """The session as Stripe would render it (API version STRIPE_API_VERSION)."""
     return {
@@ -344,8 +356,7 @@ def _session_object(row: SandboxCheckout) -> dict[str, Any]:
         "payment_status": row.payment_status,
         "status": row.status,
         "success_url": row.success_url,
-        # Relative: the site's absolute base is only known while handling a request.
-        "url": CHECKOUT_PATH.format(session_id=row.session_id) if row.status == "open" else None,
+        "url": checkout_page_url(row.session_id) if row.status == "open" else None,
     }
 
 

@@ -1,36 +1,33 @@
 """Creating renewal orders and their checkout sessions (docs/renewals.md, "Create").
 
 The order row exists before the checkout session; the bundle and price are re-derived from a status
-lookup and the catalogue. A repeated create for the same eSIM and bundle while its checkout is still
-open returns that checkout instead of opening a second one.
+lookup and the catalogue. A repeated create by the same requester (Idempotency-Key or e-mail) for
+the same eSIM and bundle while its checkout is still open returns that checkout instead of opening
+a second one (`order_reuse`); a create without a requester identity is always a new order.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from providers.iccid import mask_iccid
-from pulse.exceptions import InvalidInput, PaymentGatewayUnavailable, PriceChanged, UpstreamRejected
+from pulse.exceptions import Conflict, PaymentGatewayUnavailable, PriceChanged, UpstreamRejected
 from pulse.models import OrderStatus, PaymentTransaction, RenewalOrder
 from pulse.payments import CheckoutRequest, GatewayError, GatewayUnavailable, get_gateway
-from pulse.services import order_state
+from pulse.services import order_reuse, order_state
 from pulse.services.money import format_money
 from pulse.services.renewal_options import NoRenewalOptions, RenewalOption, RenewalOptions, renewal_options
-from pulse.services.safe_cache import safe_cache
 
 logger = logging.getLogger(__name__)
-
-# An open checkout is reused only while the customer still has time to pay it.
-REUSE_MARGIN = timedelta(minutes=5)
-CREATE_LOCK = "renewal:create:{iccid}:{bundle}"
 
 
 class NoSamePlanBundle(NoRenewalOptions):
@@ -38,7 +35,10 @@ class NoSamePlanBundle(NoRenewalOptions):
     default_message = "The current plan is no longer sold; choose a bundle from the renewal options."
 
 
-class UnknownBundle(InvalidInput):
+class UnknownBundle(Conflict):
+    """409 like price_changed: the bundle is not among this eSIM's options now (the catalogue may
+    have changed since the options were read); the request itself is well formed."""
+
     code = "invalid_bundle"
     default_message = "That bundle cannot renew this eSIM."
 
@@ -53,10 +53,10 @@ def renewal_order_create(
     *,
     iccid: str,
     currency: str,
-    site_url: str,
     bundle_code: str = "",
     expected_price: Decimal | None = None,
     customer_email: str = "",
+    idempotency_key: str = "",
     client_request: dict | None = None,
 ) -> CreateResult:
     options = renewal_options(iccid=iccid, currency=currency)
@@ -67,21 +67,26 @@ def renewal_order_create(
             f"The price is now {price}.",
             details=f"You expected {expected_price} {option.quote.currency}; the server price is {option.quote.amount}.",
         )
-    iccid = options.status.public["iccid"]
-    lock = CREATE_LOCK.format(iccid=iccid, bundle=option.bundle.code)
-    if not safe_cache.add(lock, 1, 30):
-        # A twin request (double click, two tabs) is creating this order right now: wait for it.
-        reusable = _wait_for_open_checkout(iccid, option)
-        if reusable is not None:
-            return CreateResult(reusable, reused=True)
-    try:
-        reusable = _open_checkout(iccid, option)
-        if reusable is not None:
-            return CreateResult(reusable, reused=True)
-        order = _insert_order(options, option, customer_email, client_request or {})
-        _open_checkout_session(order, site_url)
-    finally:
-        safe_cache.delete(lock)
+
+    def insert(key: str | None) -> RenewalOrder:
+        return _insert_order(options, option, customer_email, client_request or {}, reuse_key=key)
+
+    identity = order_reuse.requester_identity(idempotency_key=idempotency_key, customer_email=customer_email)
+    if identity is None:
+        order = insert(None)  # nobody to hand an open checkout back to: always a new order
+    else:
+        key = order_reuse.reuse_key(
+            identity,
+            iccid=options.status.public["iccid"],
+            provider=option.bundle.provider,
+            bundle_code=option.bundle.code,
+            currency=option.quote.currency,
+        )
+        order, reused = _claim_or_reuse(key, option.quote.amount, insert)
+        if reused:
+            logger.info("renewal order %s handed back to its requester", order.order_id)
+            return CreateResult(order, reused=True)
+    _open_checkout_session(order)
     order.refresh_from_db()
     logger.info(
         "renewal order %s created for %s: %s %s %s",
@@ -93,6 +98,35 @@ def renewal_order_create(
         extra={"order_id": order.order_id},
     )
     return CreateResult(order, reused=False)
+
+
+def _claim_or_reuse(
+    key: str, amount: Decimal, insert: Callable[[str], RenewalOrder]
+) -> tuple[RenewalOrder, bool]:
+    """(a new order holding `key`, False), or (the requester's open order, True).
+
+    The unique `reuse_key` column decides between racing twins: one insert wins, the others find
+    its order and wait until its checkout is open. An order that can no longer be handed back gives
+    its key up first, so a new create never fails on the constraint.
+    """
+    deadline = time.monotonic() + order_reuse.TWIN_WAIT_SECONDS
+    while time.monotonic() < deadline:
+        holder = RenewalOrder.objects.filter(reuse_key=key).first()
+        if holder is None:
+            try:
+                return insert(key), False
+            except IntegrityError:
+                continue  # a twin inserted first: hand its order back on the next look
+        now = timezone.now()
+        if order_reuse.reusable(holder, amount=amount, now=now):
+            return holder, True
+        if order_reuse.being_opened(holder, now=now):
+            time.sleep(order_reuse.TWIN_POLL_SECONDS)
+        else:
+            order_reuse.release(holder)
+    raise order_reuse.CreateInProgress(
+        details="Another request is opening the checkout for the same renewal.", retry_after=2
+    )
 
 
 def _chosen_option(options: RenewalOptions, bundle_code: str) -> RenewalOption:
@@ -111,34 +145,8 @@ def _chosen_option(options: RenewalOptions, bundle_code: str) -> RenewalOption:
     raise NoRenewalOptions(details="The provider's catalogue has no bundle for this eSIM's country and plan.")
 
 
-def _open_checkout(iccid: str, option: RenewalOption) -> RenewalOrder | None:
-    return (
-        RenewalOrder.objects.filter(
-            iccid=iccid,
-            bundle_code=option.bundle.code,
-            provider=option.bundle.provider,
-            currency=option.quote.currency,
-            amount=option.quote.amount,
-            status=OrderStatus.PENDING,
-            checkout_session_id__isnull=False,
-            checkout_expires_at__gt=timezone.now() + REUSE_MARGIN,
-        )
-        .order_by("-created_at")
-        .first()
-    )
-
-
-def _wait_for_open_checkout(iccid: str, option: RenewalOption) -> RenewalOrder | None:
-    for _ in range(50):
-        order = _open_checkout(iccid, option)
-        if order is not None:
-            return order
-        time.sleep(0.1)
-    return None
-
-
 def _insert_order(
-    options: RenewalOptions, option: RenewalOption, email: str, client_request: dict
+    options: RenewalOptions, option: RenewalOption, email: str, client_request: dict, *, reuse_key: str | None
 ) -> RenewalOrder:
     facts, bundle, quote = options.status.renewal, option.bundle, option.quote
     with transaction.atomic():
@@ -160,6 +168,7 @@ def _insert_order(
             exchange_rate=quote.exchange_rate,
             customer_email=email,
             client_request=client_request,
+            reuse_key=reuse_key,
             gateway=get_gateway().name,
             checkout_expires_at=timezone.now() + timedelta(minutes=settings.STRIPE_CHECKOUT_EXPIRY_MINUTES),
         )
@@ -169,7 +178,7 @@ def _insert_order(
     return order
 
 
-def _open_checkout_session(order: RenewalOrder, site_url: str) -> None:
+def _open_checkout_session(order: RenewalOrder) -> None:
     # The expiry is fixed on the order before the call, so a retry with the same idempotency key
     # sends exactly the same parameters (the gateway rejects a key reused with different ones).
     expiry = order.checkout_expires_at
@@ -185,7 +194,6 @@ def _open_checkout_session(order: RenewalOrder, site_url: str) -> None:
         expires_at=expiry,
         idempotency_key=f"checkout:{order.order_id}:1",
         metadata={"order_id": order.order_id, "iccid_last4": order.iccid[-4:], "bundle": order.bundle_code},
-        site_url=site_url,
     )
     try:
         info = get_gateway(order.gateway).create_checkout(request)

@@ -120,6 +120,11 @@ def create(client: APIClient, **overrides: Any):
     return client.post(CREATE, {**FRONTEND_BODY, **overrides}, format="json")
 
 
+def create_as(client: APIClient, *, headers: dict | None = None, **overrides: Any):
+    """Create with request headers too (e.g. {"HTTP_IDEMPOTENCY_KEY": ...})."""
+    return client.post(CREATE, {**FRONTEND_BODY, **overrides}, format="json", **(headers or {}))
+
+
 def create_order(client: APIClient, **overrides: Any) -> tuple[str, str]:
     """Create through the API; (order_id, session_id)."""
     response = create(client, **overrides)

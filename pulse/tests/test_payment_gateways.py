@@ -57,7 +57,6 @@ def checkout_request(**overrides) -> CheckoutRequest:
         "expires_at": (timezone.now() + timedelta(minutes=60)).replace(microsecond=0),
         "idempotency_key": f"checkout:{ORDER_ID}:1",
         "metadata": {"order_id": ORDER_ID, "bundle": "EU-5GB-30D"},
-        "site_url": "http://testserver",
     }
     fields.update(overrides)
     return CheckoutRequest(**fields)
@@ -604,7 +603,7 @@ def test_sandbox_create_and_retrieve(sandbox):
     info = sandbox.create_checkout(request)
 
     assert info.session_id.startswith("sbx_cs_")
-    assert info.url == f"http://testserver/api/esim/sandbox/checkout/{info.session_id}/"
+    assert info.url == f"https://api.example.test/api/esim/sandbox/checkout/{info.session_id}/"
     assert info.expires_at == request.expires_at
     row = SandboxCheckout.objects.get(session_id=info.session_id)
     assert (row.client_reference_id, row.amount_minor, row.currency) == (ORDER_ID, 1299, "USD")

@@ -31,7 +31,7 @@ def world():
 
 
 def new_order() -> RenewalOrder:
-    result = renewal_order_create(iccid=SEED, currency="USD", site_url="http://testserver")
+    result = renewal_order_create(iccid=SEED, currency="USD")
     return result.order
 
 

@@ -28,7 +28,7 @@ SEED = "8932042000010245583"  # TravelRoam, the README's Turkey 1GB/7D bundle
 
 def closed_order(status: str) -> RenewalOrder:
     """An order we closed while its checkout was still open (a misread event, a lost race)."""
-    order = renewal_order_create(iccid=SEED, currency="USD", site_url="http://testserver").order
+    order = renewal_order_create(iccid=SEED, currency="USD").order
     assert transition(order, S.PENDING, status, by="test", note="closed early")
     order.refresh_from_db()
     return order

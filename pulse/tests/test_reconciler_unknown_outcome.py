@@ -32,7 +32,7 @@ LOOKUP_PATHS = {"airhub": "GetRenewData", "travelroam": "applied/bundles"}
 
 def paid(iccid: str) -> RenewalOrder:
     """Create the order and pay it; the webhook claims it and places the top-up."""
-    order = renewal_order_create(iccid=iccid, currency="USD", site_url="http://testserver").order
+    order = renewal_order_create(iccid=iccid, currency="USD").order
     _state, body, signature = get_gateway().sandbox_complete(order.checkout_session_id, "paid")
     assert payment_webhook_receive(body=body, signature=signature) == "processed"
     order.refresh_from_db()
@@ -211,10 +211,7 @@ def test_a_value_error_from_one_orders_lookup_does_not_stop_the_next_order(world
 
 
 def test_any_exception_in_one_order_is_logged_with_its_id_and_the_pass_goes_on(world, monkeypatch, caplog):
-    first, second = (
-        renewal_order_create(iccid=iccid, currency="USD", site_url="http://testserver").order
-        for iccid in TRAVELROAM_ESIMS
-    )
+    first, second = (renewal_order_create(iccid=iccid, currency="USD").order for iccid in TRAVELROAM_ESIMS)
     # Both paid, neither claimed (a crash between PAID and FULFILLING).
     RenewalOrder.objects.filter(pk__in=[first.pk, second.pk]).update(status=S.PAID, paid_at=timezone.now())
     real_fulfil, failed = reconciler.fulfil, []

@@ -17,12 +17,15 @@ from rest_framework.test import APIClient
 from pulse.models import OrderAuditEntry, OrderStatus, PaymentEvent, RenewalOrder, SandboxCheckout
 from pulse.services import fulfilment
 from pulse.services.catalog import catalog_sync
+from pulse.services.safe_cache import safe_cache
 from pulse.tests.renewal_helpers import (  # noqa: F401 - the *_fixture names register fixtures
+    FRONTEND_BODY,
     SERVER_PRICE,
     TOP_UP_PATH,
     charges,
     confirm,
     create,
+    create_as,
     create_order,
     order_of,
     post_webhook,
@@ -156,16 +159,49 @@ def test_a_sync_landing_mid_way_through_a_mismatched_payment_never_fulfils_it(mo
     assert top_ups() == []
 
 
-def test_a_double_clicked_create_opens_one_checkout():
+class CacheDown:
+    """The shared cache is unreachable: every operation fails, so SafeCache fails open (a lock taken
+    there would say "free" to everyone, like a per-process cache on several workers)."""
+
+    def __getattr__(self, name):
+        def fail(*args, **kwargs):
+            raise ConnectionError("cache down")
+
+        return fail
+
+
+@pytest.mark.parametrize("cache", ["shared", "down"])
+@pytest.mark.parametrize("requester", ["key", "email"])
+def test_a_double_clicked_create_opens_one_checkout(monkeypatch, cache, requester):
     # The catalogue is synced as in any running deployment (a first-ever lazy sync is another story).
     catalog_sync(provider="travelroam")
+    if cache == "down":  # the database alone must keep one order per requester
+        monkeypatch.setattr(safe_cache, "_given", CacheDown())
+    identity = (
+        {"headers": {"HTTP_IDEMPOTENCY_KEY": "fake-tab-1"}}
+        if requester == "key"
+        else {"customer_email": "buyer@example.com"}
+    )
 
-    results = run_together([lambda c: answer(create(c)) for _ in range(4)])
+    results = run_together([lambda c: answer(create_as(c, **identity)) for _ in range(8)])
 
     assert all(status == 201 for status, _payload in results), results
     sessions = {payload["payment"]["session_id"] for _status, payload in results}
     orders = {payload["order"]["order_id"] for _status, payload in results}
     assert len(sessions) == len(orders) == 1
-    assert sorted(payload["reused"] for _status, payload in results) == [False, True, True, True]
+    assert sorted(payload["reused"] for _status, payload in results) == [False] + [True] * 7
     assert RenewalOrder.objects.count() == 1
     assert SandboxCheckout.objects.count() == 1
+
+
+def test_customers_creating_at_the_same_moment_each_get_their_own_order():
+    catalog_sync(provider="travelroam")
+    emails = [f"customer{i}@example.com" for i in range(6)]
+
+    results = run_together([lambda c, e=e: answer(create_as(c, customer_email=e)) for e in emails])
+
+    assert all(status == 201 for status, _payload in results), results
+    assert [payload["reused"] for _status, payload in results] == [False] * 6
+    assert len({payload["order"]["order_id"] for _status, payload in results}) == 6
+    for (_status, payload), email in zip(results, emails, strict=True):
+        assert order_of(payload["order"]["order_id"]).customer_email == email  # each answer is its own

@@ -11,6 +11,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.utils import timezone
@@ -99,7 +100,7 @@ def open_checkout(browser: Client, checkout_url: str) -> tuple[str, str]:
 
 def test_pay_completes_the_order_with_one_top_up(browser):
     order_id, session_id, checkout_url = start_renewal(browser)
-    assert checkout_url == f"http://testserver/api/esim/sandbox/checkout/{session_id}/"
+    assert checkout_url == f"{settings.PUBLIC_BASE_URL}/api/esim/sandbox/checkout/{session_id}/"
 
     html, token = open_checkout(browser, checkout_url)
 

@@ -58,7 +58,7 @@ def test_the_webhook_is_exempt():
             client.post("/api/esim/stripe/webhook/", data=b"{}", content_type="application/json").status_code
             for _ in range(5)
         }
-    assert codes == {400}  # no signature: refused, but never throttled
+    assert codes == {403}  # no signature: refused, but never throttled
 
 
 def test_an_empty_rate_switches_a_limit_off():
@@ -68,3 +68,61 @@ def test_an_empty_rate_switches_a_limit_off():
             client.post("/api/esim/check/", {"iccid": SEED}, format="json").status_code for _ in range(5)
         }
     assert codes == {200}
+
+
+# --- who the client is: X-Forwarded-For is the client's word unless trusted proxies wrote it --------
+
+SPOOFED_BURST = [
+    ("check", "post", "/api/esim/check/", {"iccid": SEED}),
+    ("create", "post", "/api/esim/renewal/create/", {"iccid": "1"}),
+    ("confirm", "post", "/api/esim/renewal/confirm-payment/", {"session_id": "sbx_cs_unknown"}),
+    ("currency", "get", "/api/esim/currency/supported/", None),
+]
+
+
+def burst(method: str, path: str, body, headers: list[dict]) -> list[int]:
+    client = APIClient()
+    call = getattr(client, method)
+    return [
+        (
+            call(path, body, format="json", **extra) if method == "post" else call(path, body, **extra)
+        ).status_code
+        for extra in headers
+    ]
+
+
+@pytest.mark.parametrize(("scope", "method", "path", "body"), SPOOFED_BURST)
+def test_a_new_forwarded_for_per_request_does_not_escape_the_limit(settings, scope, method, path, body):
+    settings.TRUSTED_PROXY_COUNT = 0  # the default: no proxy in front, the header is the client's own text
+    spoofed = [{"HTTP_X_FORWARDED_FOR": f"10.9.{i}.{i}"} for i in range(6)]
+
+    with rates(**{scope: "3/min"}):
+        codes = burst(method, path, body, spoofed)
+
+    assert codes[3:] == [429, 429, 429]
+
+
+@pytest.mark.parametrize(("scope", "method", "path", "body"), SPOOFED_BURST)
+def test_behind_one_proxy_only_the_address_it_appended_counts(settings, scope, method, path, body):
+    settings.TRUSTED_PROXY_COUNT = 1
+    # The client makes up a new left part each time; the proxy appends the real address.
+    spoofed = [{"HTTP_X_FORWARDED_FOR": f"10.9.{i}.{i}, 203.0.113.7"} for i in range(4)]
+    other = [{"HTTP_X_FORWARDED_FOR": "10.9.0.0, 203.0.113.8"}]
+
+    with rates(**{scope: "3/min"}):
+        codes = burst(method, path, body, spoofed + other)
+
+    assert codes[3] == 429
+    assert codes[4] != 429  # another client behind the same proxy has its own count
+
+
+def test_behind_two_proxies_the_second_address_from_the_right_counts(settings):
+    settings.TRUSTED_PROXY_COUNT = 2
+    # client -> CDN (appends the client) -> load balancer (appends the CDN) -> app
+    same_client = [{"HTTP_X_FORWARDED_FOR": f"10.9.{i}.{i}, 203.0.113.7, 192.0.2.{i}"} for i in range(3)]
+    other_client = [{"HTTP_X_FORWARDED_FOR": "203.0.113.8, 192.0.2.1"}]
+
+    with rates(check="2/min"):
+        codes = burst("post", "/api/esim/check/", {"iccid": SEED}, same_client + other_client)
+
+    assert codes == [200, 200, 429, 200]

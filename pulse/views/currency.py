@@ -8,10 +8,10 @@ exception handler like everywhere else.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,52 +26,23 @@ from pulse.services.money import (
     round_money,
     supported_currencies,
 )
+from pulse.views.input_fields import (
+    MAX_AMOUNT,
+    CurrencyField,
+    MoneyAmountField,
+    amount_parameter_schema,
+    currency_parameter_schema,
+)
 
-MAX_AMOUNT = Decimal("1000000")
 RATE_SOURCES = ["identity", "live", "cached", "stale", "fallback"]
 
 
 # --- input -----------------------------------------------------------------------------------------
 
 
-@extend_schema_field({"oneOf": [{"type": "number"}, {"type": "string", "format": "decimal"}]})
-class AmountField(serializers.Field):
-    """A positive amount given as a JSON number or a string; never NaN, Infinity or float noise."""
-
-    # Codes DRF uses for numbers, so the error handler answers `invalid_input` with the field message.
-    default_error_messages = {
-        "invalid": "A valid number is required.",
-        "min_value": "Must be greater than zero.",
-        "max_value": f"Must not exceed {MAX_AMOUNT}.",
-    }
-
-    def to_internal_value(self, data: Any) -> Decimal:
-        if isinstance(data, bool) or not isinstance(data, str | int | float):
-            self.fail("invalid")
-        text = str(data).strip()
-        try:
-            value = Decimal(text) if len(text) <= 32 else Decimal("NaN")
-        except InvalidOperation:
-            self.fail("invalid")
-        if not value.is_finite():
-            self.fail("invalid")
-        if value <= 0:
-            self.fail("min_value")
-        if value > MAX_AMOUNT:
-            self.fail("max_value")
-        return value
-
-    def to_representation(self, value: Decimal) -> str:
-        return str(value)
-
-
-def _currency_field() -> serializers.CharField:
-    return serializers.CharField(max_length=16, help_text="ISO 4217 code, e.g. USD")
-
-
 class RateInputSerializer(serializers.Serializer):
-    from_currency = _currency_field()
-    to_currency = _currency_field()
+    from_currency = CurrencyField(help_text="Source currency (alias: from)")
+    to_currency = CurrencyField(help_text="Target currency (alias: to)")
 
     def validate(self, attrs: dict) -> dict:
         # Customers may only use sale currencies; `require_supported` raises `unsupported_currency`
@@ -82,7 +53,7 @@ class RateInputSerializer(serializers.Serializer):
 
 
 class ConvertInputSerializer(RateInputSerializer):
-    amount = AmountField(help_text=f'Greater than 0, at most {MAX_AMOUNT}, e.g. 10 or "10.50"')
+    amount = MoneyAmountField(help_text=f'Greater than 0, at most {MAX_AMOUNT}, e.g. 10 or "10.50"')
 
     def validate(self, attrs: dict) -> dict:
         attrs = super().validate(attrs)
@@ -184,10 +155,24 @@ class ConversionResponse(serializers.Serializer):
     data = ConversionSerializer()
 
 
+# Query parameters are plain text; their schemas come from the same rules as the JSON fields.
 _PAIR_PARAMETERS = [
-    OpenApiParameter("from", str, required=True, description="Source currency (alias: from_currency)"),
-    OpenApiParameter("to", str, required=True, description="Target currency (alias: to_currency)"),
+    OpenApiParameter(
+        "from",
+        currency_parameter_schema(),
+        required=True,
+        description="Source currency (alias: from_currency)",
+    ),
+    OpenApiParameter(
+        "to", currency_parameter_schema(), required=True, description="Target currency (alias: to_currency)"
+    ),
 ]
+_AMOUNT_PARAMETER = OpenApiParameter(
+    "amount",
+    amount_parameter_schema(),
+    required=True,
+    description=f"Greater than 0, at most {MAX_AMOUNT}, at most the currency's decimals",
+)
 
 
 # --- views -----------------------------------------------------------------------------------------
@@ -229,7 +214,7 @@ class CurrencyConvertApi(APIView):
     throttle_scope = "currency"
 
     @extend_schema(
-        parameters=[*_PAIR_PARAMETERS, OpenApiParameter("amount", str, required=True)],
+        parameters=[_AMOUNT_PARAMETER, *_PAIR_PARAMETERS],
         responses={200: ConversionResponse, 400: ErrorSerializer, 429: ErrorSerializer},
     )
     def get(self, request):
@@ -238,6 +223,13 @@ class CurrencyConvertApi(APIView):
     @extend_schema(
         request=ConvertInputSerializer,
         responses={200: ConversionResponse, 400: ErrorSerializer, 429: ErrorSerializer},
+        examples=[
+            OpenApiExample(
+                "Ten dollars in euros",
+                value={"amount": 10, "from_currency": "USD", "to_currency": "EUR"},
+                request_only=True,
+            )
+        ],
     )
     def post(self, request):
         return self._convert(request.data)

@@ -2,31 +2,55 @@
 
 from __future__ import annotations
 
+import logging
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import transaction
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from pulse.exceptions import NotFound, PaymentNotCompleted
+from pulse.exceptions import InvalidInput, NotFound, PayloadTooLarge, PaymentNotCompleted
 from pulse.formatting import iso_utc
 from pulse.models import OrderStatus, RenewalOrder
 from pulse.serializers import ErrorSerializer
 from pulse.services.confirm import renewal_payment_confirm
+from pulse.services.order_reuse import IDEMPOTENCY_KEY_MAX_LENGTH
 from pulse.services.order_state import PAID_STATES
 from pulse.services.renewal_options import option_dict, renewal_options
 from pulse.services.renewals import renewal_order_create
 from pulse.services.webhooks import payment_webhook_receive
+from pulse.views.input_fields import (
+    DEMO_ICCID,
+    ID_PATTERN,
+    CurrencyField,
+    IccidField,
+    MoneyAmountField,
+    StrictCharField,
+    StrictEmailField,
+    StrictIntegerField,
+    legacy_text_field,
+)
 from pulse.views.renewal_serializers import (
+    WEBHOOK_EVENT_SCHEMA,
     ConfirmResponseSerializer,
     CreateResponseSerializer,
     OptionsResponseSerializer,
     OrderSerializer,
     order_dict,
 )
+
+logger = logging.getLogger(__name__)
 
 
 class RenewalOptionsApi(APIView):
@@ -35,14 +59,11 @@ class RenewalOptionsApi(APIView):
     throttle_scope = "options"
 
     class RenewalOptionsInputSerializer(serializers.Serializer):
-        iccid = serializers.CharField(required=False, allow_blank=True, max_length=64)
-        currency = serializers.CharField(required=False, max_length=8)
+        iccid = IccidField()
+        currency = CurrencyField(required=False, help_text="Default: STRIPE_CURRENCY")
 
     @extend_schema(
-        parameters=[
-            OpenApiParameter("iccid", str, required=True),
-            OpenApiParameter("currency", str, description="USD or EUR (SUPPORTED_CURRENCIES)"),
-        ],
+        parameters=[RenewalOptionsInputSerializer],
         responses={
             200: OptionsResponseSerializer,
             400: ErrorSerializer,
@@ -86,41 +107,93 @@ class RenewalCreateApi(APIView):
 
     class RenewalCreateInputSerializer(serializers.Serializer):
         # The published frontend's body, accepted exactly as it sends it. Only iccid, currency,
-        # bundle, expected_price and the e-mail are used; the rest is kept with the order as sent.
-        iccid = serializers.CharField(required=False, allow_blank=True, max_length=64)
-        currency = serializers.CharField(required=False, allow_blank=True, max_length=8)
-        bundle = serializers.CharField(required=False, allow_blank=True, max_length=128)
-        expected_price = serializers.DecimalField(
-            required=False, max_digits=12, decimal_places=2, min_value=0
+        # bundle, expected_price and the e-mail are used; the known fields are kept with the order.
+        iccid = IccidField()
+        currency = CurrencyField(required=False, help_text="Default: STRIPE_CURRENCY")
+        bundle = StrictCharField(
+            required=False,
+            allow_blank=True,
+            max_length=128,
+            help_text="A bundle code from GET renewal/options/; default: the eSIM's current plan",
         )
-        customer_email = serializers.EmailField(required=False, allow_blank=True)
-        email = serializers.EmailField(required=False, allow_blank=True)
-        provider = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=32)
-        order_sim_id = serializers.CharField(
-            required=False, allow_blank=True, allow_null=True, max_length=255
+        expected_price = MoneyAmountField(
+            required=False, help_text="The price the customer saw; 409 price_changed when it differs"
         )
-        plan_name = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
-        package_name = serializers.CharField(
-            required=False, allow_blank=True, allow_null=True, max_length=255
+        customer_email = StrictEmailField(
+            required=False, allow_blank=True, help_text="Where the receipt goes; empty = none"
         )
-        package_id = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=255)
-        amount = serializers.DecimalField(
-            required=False, allow_null=True, max_digits=12, decimal_places=2, help_text="Legacy; ignored."
+        email = StrictEmailField(required=False, allow_blank=True, help_text="Alias of customer_email")
+        # Sent by the published frontend, kept for the record, never used to decide anything.
+        provider = legacy_text_field(32)
+        order_sim_id = legacy_text_field(255)
+        plan_name = legacy_text_field(255)
+        package_name = legacy_text_field(255)
+        package_id = legacy_text_field(255)
+        amount = MoneyAmountField(
+            required=False,
+            allow_null=True,
+            help_text="Legacy (the frontend sends 10); the server price is charged",
         )
-        renewal_days = serializers.IntegerField(required=False, allow_null=True)
-        country_code = serializers.CharField(required=False, allow_blank=True, allow_null=True, max_length=8)
+        renewal_days = StrictIntegerField(
+            required=False, allow_null=True, min_value=0, max_value=3650, help_text="Legacy; ignored"
+        )
+        country_code = legacy_text_field(8)
 
     @extend_schema(
         request=RenewalCreateInputSerializer,
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                {"type": "string", "maxLength": IDEMPOTENCY_KEY_MAX_LENGTH, "example": "tab-4f9c2e"},
+                OpenApiParameter.HEADER,
+                description=(
+                    "Names the requester: a repeated create with the same key (and e-mail) gets its own "
+                    "open order back instead of a second checkout. Without a key or an e-mail every "
+                    "create is a new order."
+                ),
+            )
+        ],
         responses={
             201: CreateResponseSerializer,
             400: ErrorSerializer,
             404: ErrorSerializer,
-            409: OpenApiResponse(ErrorSerializer, description="price_changed"),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="price_changed, invalid_bundle, esim_not_renewable, create_in_progress",
+            ),
+            413: ErrorSerializer,
             429: ErrorSerializer,
             502: OpenApiResponse(ErrorSerializer, description="payment_gateway_rejected"),
             503: ErrorSerializer,
         },
+        examples=[
+            OpenApiExample(
+                "The published frontend's body",
+                value={
+                    "iccid": DEMO_ICCID,
+                    "provider": "TRAVELROAM",
+                    "order_sim_id": DEMO_ICCID,
+                    "plan_name": "eSIM, 1GB, 7 Days, Turkey, V2",
+                    "amount": 10,
+                    "currency": "USD",
+                    "package_name": "Turkey 1GB",
+                    "renewal_days": 7,
+                    "country_code": None,
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "A chosen bundle at the price shown",
+                value={
+                    "iccid": DEMO_ICCID,
+                    "currency": "USD",
+                    "bundle": "esim_1GB_7D_TR_V2",
+                    "expected_price": "1.60",
+                    "customer_email": "buyer@example.com",
+                },
+                request_only=True,
+            ),
+        ],
     )
     def post(self, request):
         data = self.RenewalCreateInputSerializer(data=request.data)
@@ -132,8 +205,8 @@ class RenewalCreateApi(APIView):
             bundle_code=values.get("bundle", ""),
             expected_price=values.get("expected_price"),
             customer_email=values.get("customer_email") or values.get("email") or "",
-            client_request=_as_sent(request.data),
-            site_url=request.build_absolute_uri("/").rstrip("/"),
+            idempotency_key=_idempotency_key(request),
+            client_request=_client_request(values),
         )
         order = result.order
         body = {
@@ -150,12 +223,40 @@ class RenewalCreateApi(APIView):
         return Response(body, status=201)
 
 
-def _as_sent(data) -> dict:
-    """The client's body as JSON-safe values, for the record (never used to decide anything)."""
+def _idempotency_key(request) -> str:
+    """The requester's own key for "give me my open order back" (docs/renewals.md); bounded."""
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if len(key) > IDEMPOTENCY_KEY_MAX_LENGTH:
+        message = f"At most {IDEMPOTENCY_KEY_MAX_LENGTH} characters."
+        raise InvalidInput(details=f"Idempotency-Key: {message}", fields={"Idempotency-Key": [message]})
+    return key
+
+
+# What the published frontend sends, kept with the order for the record (never used to decide anything).
+# Only these keys, each validated (and so bounded) by the input serializer: an unknown key, however
+# large, is dropped. The e-mail has a column of its own.
+CLIENT_REQUEST_FIELDS = (
+    "iccid",
+    "provider",
+    "order_sim_id",
+    "plan_name",
+    "amount",
+    "currency",
+    "package_name",
+    "package_id",
+    "renewal_days",
+    "country_code",
+    "bundle",
+    "expected_price",
+)
+
+
+def _client_request(values: dict) -> dict:
+    """The known fields as validated, JSON-safe (decimals as strings)."""
     return {
-        str(key): value
-        for key, value in dict(data).items()
-        if isinstance(value, str | int | float | bool | None)
+        key: str(values[key]) if isinstance(values[key], Decimal) else values[key]
+        for key in CLIENT_REQUEST_FIELDS
+        if key in values
     }
 
 
@@ -166,10 +267,19 @@ class RenewalConfirmApi(APIView):
     throttle_scope = "confirm"
 
     class RenewalConfirmInputSerializer(serializers.Serializer):
-        session_id = serializers.CharField(max_length=255)
+        session_id = StrictCharField(
+            pattern=ID_PATTERN, max_length=255, help_text="The checkout session id from create"
+        )
 
     @extend_schema(
         request=RenewalConfirmInputSerializer,
+        examples=[
+            OpenApiExample(
+                "After the sandbox checkout",
+                value={"session_id": "sbx_cs_3f1c9a0e5b7d42e8a6c1f0b9d2e4a7c5"},
+                request_only=True,
+            )
+        ],
         responses={
             200: ConfirmResponseSerializer,
             202: ConfirmResponseSerializer,
@@ -222,11 +332,19 @@ class RenewalOrderDetailApi(APIView):
     throttle_scope = "confirm"
 
     @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "order_id",
+                {"type": "string", "pattern": r"^[-a-zA-Z0-9_]+$", "example": "REN-7K2MQ9XW4TB8HN3RCV6P"},
+                OpenApiParameter.PATH,
+                description="From create's order.order_id",
+            )
+        ],
         responses={
             200: inline_serializer("OrderEnvelope", {"order": OrderSerializer()}),
             404: ErrorSerializer,
             429: ErrorSerializer,
-        }
+        },
     )
     def get(self, request, order_id: str):
         order = RenewalOrder.objects.filter(order_id=order_id).first()
@@ -244,13 +362,44 @@ class PaymentWebhookApi(APIView):
     throttle_classes: list = []
 
     @extend_schema(
-        request=None,
+        request={"application/json": WEBHOOK_EVENT_SCHEMA},
+        parameters=[
+            OpenApiParameter(
+                "Stripe-Signature",
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "example": "t=1765000000,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd",
+                },
+                OpenApiParameter.HEADER,
+                required=True,
+                description="HMAC-SHA256 of the raw body with the webhook secret (Stripe's scheme)",
+            )
+        ],
         responses={
             200: inline_serializer("WebhookAck", {"result": serializers.CharField()}),
-            400: ErrorSerializer,
+            403: OpenApiResponse(ErrorSerializer, description="invalid_signature: nothing is stored"),
+            413: OpenApiResponse(
+                ErrorSerializer, description="payload_too_large (PAYMENT_WEBHOOK_MAX_BYTES)"
+            ),
         },
     )
     def post(self, request):
-        # InvalidSignature becomes 400 in the exception handler; nothing is stored for it.
+        _refuse_an_oversized_webhook(request)
+        # InvalidSignature becomes 403 in the exception handler; nothing is stored for it.
         result = payment_webhook_receive(body=request.body, signature=request.headers.get("Stripe-Signature"))
         return Response({"result": result})
+
+
+def _refuse_an_oversized_webhook(request) -> None:
+    """Refuse from the declared length, before the body is read or its signature computed. Django
+    reads no more than Content-Length, so a body without one is empty and fails the signature."""
+    limit = settings.PAYMENT_WEBHOOK_MAX_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        # A real event this large would be retried by the gateway for days: say so where staff look.
+        logger.warning("webhook body of %d bytes refused (PAYMENT_WEBHOOK_MAX_BYTES=%d)", declared, limit)
+        raise PayloadTooLarge(details=f"Webhook bodies are limited to {limit} bytes.")

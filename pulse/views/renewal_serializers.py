@@ -95,3 +95,16 @@ class OptionsResponseSerializer(serializers.Serializer):
     currency = serializers.CharField()
     same_plan_bundle = serializers.CharField(allow_null=True)
     options = OptionSerializer(many=True)
+
+
+# A Stripe event (https://docs.stripe.com/api/events/object); anything else fails the signature.
+WEBHOOK_EVENT_SCHEMA = {
+    "type": "object",
+    "description": "A Stripe event, signed; verified on the raw body before anything is read from it",
+    "example": {
+        "id": "evt_1QxExampleEvent",
+        "object": "event",
+        "type": "checkout.session.completed",
+        "data": {"object": {"id": "cs_test_a1ExampleSession", "object": "checkout.session"}},
+    },
+}

@@ -1,10 +1,11 @@
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from pulse.serializers import ErrorSerializer, StatusAnswerSerializer
 from pulse.services.status import esim_status_check
+from pulse.views.input_fields import DEMO_ICCID, IccidField
 
 
 class EsimStatusCheckApi(APIView):
@@ -13,11 +14,15 @@ class EsimStatusCheckApi(APIView):
     throttle_scope = "check"
 
     class EsimStatusCheckInputSerializer(serializers.Serializer):
-        # Validated by the service (one set of ICCID rules, one error code).
-        iccid = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, max_length=64)
+        # The ICCID rules are checked by the service (one set of rules, one error code).
+        iccid = IccidField()
 
     @extend_schema(
         request=EsimStatusCheckInputSerializer,
+        examples=[
+            OpenApiExample("The README's Turkey eSIM (expired)", value={"iccid": DEMO_ICCID}),
+            OpenApiExample("Typed with spaces", value={"iccid": "8944 0000 0000 0000 100"}),
+        ],
         responses={
             200: StatusAnswerSerializer,
             400: ErrorSerializer,

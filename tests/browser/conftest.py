@@ -133,8 +133,9 @@ def pytest_runtest_makereport(
 
 
 @pytest.fixture
-def site(live_server) -> str:
-    """The live server's base URL, e.g. http://localhost:41234."""
+def site(live_server, settings) -> str:
+    """The live server's base URL, e.g. http://localhost:41234; the API's own pages live there."""
+    settings.PUBLIC_BASE_URL = live_server.url
     return live_server.url
 
 

@@ -35,7 +35,7 @@ def renewal(site) -> dict:
     """A renewal created through the API with the published frontend's body."""
     created = create_renewal(site)
     payment = created["payment"]
-    # Built from the live server's own request, so the browser can open it as it is.
+    # Built from PUBLIC_BASE_URL (the live server here), so the browser can open it as it is.
     assert payment["checkout_url"] == f"{site}{CHECKOUT_PATH}{payment['session_id']}/"
     assert (payment["amount"], payment["currency"]) == ("1.60", "USD")
     return created

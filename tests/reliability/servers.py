@@ -38,6 +38,13 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def gunicorn_options() -> list[str]:
+    # gunicorn 25+ opens a control socket in ~/.gunicorn by default; two test runs (or a benchmark)
+    # would fight over it. Older versions have neither the socket nor the flag.
+    help_text = subprocess.run([GUNICORN, "--help"], capture_output=True, text=True, timeout=30).stdout
+    return ["--no-control-socket"] if "--no-control-socket" in help_text else []
+
+
 def base_environment() -> dict[str, str]:
     """What a child needs from ours, and nothing else: pytest's process carries the TEST settings'
     environment (ESIM_SANDBOX, sandbox payments, huge throttle rates), which must not leak."""
@@ -89,13 +96,6 @@ def simulator_environment(simulator: str) -> dict[str, str]:
         "CURRENCYFREAKS_API_BASE_URL": f"{simulator}/currencyfreaks",
         "CURRENCYFREAKS_API_KEY": creds["currencyfreaks"]["api_key"],
     }
-
-
-def gunicorn_options() -> list[str]:
-    # gunicorn 25+ opens a control socket in ~/.gunicorn by default; two test runs (or a benchmark)
-    # would fight over it. Older versions have neither the socket nor the flag.
-    help_text = subprocess.run([GUNICORN, "--help"], capture_output=True, text=True, timeout=30).stdout
-    return ["--no-control-socket"] if "--no-control-socket" in help_text else []
 
 
 def start(name: str, argv: list[str], *, env: dict[str, str], log_dir: Path) -> subprocess.Popen:

@@ -11,6 +11,10 @@ that accepted it, so the tests hold one connection per worker and address worker
 The app trusts one proxy (TRUSTED_PROXY_COUNT=1): each request names its client IP in X-Forwarded-For,
 which keeps the low check rate limit (5/min, for the throttle test) out of the other tests' way.
 
+A second stack runs two workers without Redis (each with its own memory cache) and no trusted proxy:
+what the database alone guarantees (one order per requester under racing creates) and that a made-up
+X-Forwarded-For is ignored.
+
 Skipped with the reason when PostgreSQL (127.0.0.1:5432) or Redis (REDIS_TEST_URL, default
 redis://127.0.0.1:6379/13) is unreachable; with MULTI_WORKER_REQUIRED=1 (the PostgreSQL pass of
 .ci/run) that is a failure instead, so CI cannot pass by skipping it.
@@ -78,8 +82,9 @@ class Stack:
     simulator: str
     stripe: str
     access_log: Path
-    redis: object
+    redis: object  # None: the app runs without REDIS_URL
     log_dir: Path
+    database_url: str
     _offset: int = 0
     _pids: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -151,13 +156,17 @@ def app_environment(db_url: str, simulator: str, stripe: str, prefix: str) -> di
     }
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory) -> Iterator[Stack]:
-    redis_client = servers.require_redis(REDIS_URL, "shared state")
+@contextlib.contextmanager
+def running_stack(
+    log_dir: Path, *, name: str, workers: int, redis_client, env: dict[str, str | None] | None = None
+) -> Iterator[Stack]:
+    """Simulators, fake Stripe, a fresh PostgreSQL database and gunicorn; all gone afterwards.
+    `env` overrides the app's environment (None removes a name); without `redis_client` the app
+    runs without REDIS_URL, each worker with its own memory cache."""
     admin = _require_postgres()
-    log_dir = tmp_path_factory.mktemp("multi_worker")
-    db_name = f"esim_mw_{os.getpid()}"
-    prefix = f"esim-mw-{os.getpid()}"
+    db_name = f"esim_{name}_{os.getpid()}"
+    prefix = f"esim-{name}-{os.getpid()}"
+    flush = redis_client.flushdb if redis_client is not None else (lambda: None)
     procs = []
 
     def drop_database() -> None:  # on a connection of its own: a signal may interrupt `admin`
@@ -166,11 +175,11 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
 
-    with servers.stopped_on_sigterm(drop_database, redis_client.flushdb):
+    with servers.stopped_on_sigterm(drop_database, flush):
         try:
             drop_database()
             admin.execute(f'CREATE DATABASE "{db_name}"')
-            redis_client.flushdb()
+            flush()
 
             python = servers.PYTHON
             sim = servers.start(
@@ -193,9 +202,14 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
             stripe = servers.banner_url(fake, r"fake Stripe on (http://\S+)", log_path=log_dir / "stripe.log")
 
             db_url = f"postgres://postgres@127.0.0.1:5432/{db_name}"
-            env = app_environment(db_url, simulator, stripe, prefix)
+            app_env = app_environment(db_url, simulator, stripe, prefix)
+            for key, value in (env or {}).items():
+                if value is None:
+                    app_env.pop(key, None)
+                else:
+                    app_env[key] = value
             migrate = servers.start(
-                "migrate", [python, "manage.py", "migrate", "--noinput"], env=env, log_dir=log_dir
+                "migrate", [python, "manage.py", "migrate", "--noinput"], env=app_env, log_dir=log_dir
             )
             procs.append(migrate)
             servers.drain_stdout(migrate, log_dir / "migrate.log")
@@ -208,19 +222,19 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
                 "gunicorn",
                 [
                     servers.GUNICORN, "esim_status_checker.wsgi:application",
-                    "-w", str(WORKERS), "--threads", "4", "-b", f"127.0.0.1:{port}",
+                    "-w", str(workers), "--threads", "4", "-b", f"127.0.0.1:{port}",
                     "--keep-alive", "120", "--graceful-timeout", "5", *servers.gunicorn_options(),
                     "--access-logfile", str(access_log),
                     "--access-logformat", '%(p)s %({x-test-id}i)s %(s)s "%(r)s"',
                 ],
-                env=env,
+                env=app_env,
                 log_dir=log_dir,
             )  # fmt: skip
             procs.append(gunicorn)
             servers.drain_stdout(gunicorn, log_dir / "gunicorn.log")
             app = f"http://127.0.0.1:{port}"
             servers.wait_until_ready(f"{app}/api/esim/currency/supported/", gunicorn)
-            yield Stack(app, simulator, stripe, access_log, redis_client, log_dir)
+            yield Stack(app, simulator, stripe, access_log, redis_client, log_dir, db_url)
         finally:
             for proc in reversed(procs):
                 servers.stop(proc)
@@ -228,7 +242,15 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
                 drop_database()
             admin.close()
             with contextlib.suppress(Exception):
-                redis_client.flushdb()
+                flush()
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    redis_client = servers.require_redis(REDIS_URL, "shared state")
+    log_dir = tmp_path_factory.mktemp("multi_worker")
+    with running_stack(log_dir, name="mw", workers=WORKERS, redis_client=redis_client) as running:
+        yield running
 
 
 @pytest.fixture
@@ -269,9 +291,11 @@ class Worker:
         return self.call("POST", "/api/esim/check/", json={"iccid": iccid}, ip=ip)
 
 
-def send(stack: Stack, method: str, path: str, *, session=None, ip: str | None = None, **kwargs) -> Reply:
+def send(
+    stack: Stack, method: str, path: str, *, session=None, ip: str | None = None, headers=None, **kwargs
+) -> Reply:
     test_id = uuid.uuid4().hex
-    headers = {"X-Test-Id": test_id, "X-Forwarded-For": ip or client_ip()}
+    headers = {**(headers or {}), "X-Test-Id": test_id, "X-Forwarded-For": ip or client_ip()}
     response = (session or requests).request(
         method, f"{stack.app}{path}", headers=headers, timeout=60, **kwargs
     )
@@ -286,25 +310,32 @@ def one_session() -> requests.Session:
     return session
 
 
-@pytest.fixture
-def workers(fresh: Stack) -> Iterator[list[Worker]]:
-    """A connection to each of (at least two, ideally all) gunicorn workers."""
-    found: dict[str, Worker] = {}
+def connections_per_worker(stack: Stack, *, workers: int, per_worker: int = 1) -> dict[str, list[Worker]]:
+    """Keep-alive connections pinned to (up to) `workers` gunicorn workers, `per_worker` each."""
+    found: dict[str, list[Worker]] = {}
     spare: list[requests.Session] = []
-    for _ in range(60):
+    for _ in range(60 * per_worker):
         session = one_session()
-        reply = send(fresh, "GET", "/api/esim/currency/supported/", session=session)
-        if reply.pid in found:
+        reply = send(stack, "GET", "/api/esim/currency/supported/", session=session)
+        pinned = found.setdefault(reply.pid, []) if len(found) < workers or reply.pid in found else None
+        if pinned is None or len(pinned) == per_worker:
             spare.append(session)
         else:
-            found[reply.pid] = Worker(fresh, session, reply.pid)
-        if len(found) == WORKERS:
+            pinned.append(Worker(stack, session, reply.pid))
+        if len(found) == workers and all(len(w) == per_worker for w in found.values()):
             break
     for session in spare:
         session.close()
+    return found
+
+
+@pytest.fixture
+def workers(fresh: Stack) -> Iterator[list[Worker]]:
+    """A connection to each of (at least two, ideally all) gunicorn workers."""
+    found = [pinned[0] for pinned in connections_per_worker(fresh, workers=WORKERS).values()]
     assert len(found) >= 2, "every new connection went to the same gunicorn worker"
-    yield list(found.values())
-    for worker in found.values():
+    yield found
+    for worker in found:
         worker.session.close()
 
 
@@ -356,10 +387,13 @@ def test_a_status_answer_cached_by_one_worker_is_served_by_the_others(workers):
 
 
 def test_the_check_rate_limit_counts_requests_on_every_worker(workers):
-    ip = "203.0.113.7"  # one client, whichever worker its requests reach
+    # One client, whichever worker its requests reach. It makes up a new X-Forwarded-For each time;
+    # the one trusted proxy (TRUSTED_PROXY_COUNT=1) appended its real address, which alone counts.
     sequence = [workers[i % len(workers)] for i in range(THROTTLE_CHECK + 1)]
 
-    replies = [served_by(worker, worker.check(SEED_ICCID, ip=ip)) for worker in sequence]
+    replies = [
+        served_by(worker, worker.check(SEED_ICCID, ip=f"{client_ip()}, 203.0.113.7")) for worker in sequence
+    ]
 
     assert [r.status for r in replies] == [200] * THROTTLE_CHECK + [429]
     assert len({r.pid for r in replies}) >= 2
@@ -367,7 +401,7 @@ def test_the_check_rate_limit_counts_requests_on_every_worker(workers):
     assert limited.body["code"] == "throttled"
     assert set(limited.body) == {"error", "code", "details"}
     assert 0 < int(limited.headers["Retry-After"]) <= 60
-    other_client = served_by(sequence[-1], sequence[-1].check(SEED_ICCID, ip="203.0.113.8"))
+    other_client = served_by(sequence[-1], sequence[-1].check(SEED_ICCID, ip="203.0.113.7, 203.0.113.8"))
     assert other_client.status == 200
 
 
@@ -451,3 +485,64 @@ def wait_for_order(stack: Stack, order_id: str, status: str, timeout: float = 20
             return order
         time.sleep(0.2)
     raise AssertionError(f"order {order_id} is {order.get('status')}, not {status}, after {timeout}s")
+
+
+# --- without Redis: what the database alone guarantees -----------------------------------------------
+
+NO_REDIS_WORKERS = 2
+
+
+@pytest.fixture(scope="module")
+def stack_without_redis(tmp_path_factory) -> Iterator[Stack]:
+    """Two workers, each with its own memory cache (no REDIS_URL), and no proxy in front."""
+    log_dir = tmp_path_factory.mktemp("no_redis")
+    env = {"REDIS_URL": None, "TRUSTED_PROXY_COUNT": "0"}
+    with running_stack(log_dir, name="nr", workers=NO_REDIS_WORKERS, redis_client=None, env=env) as running:
+        yield running
+
+
+def test_without_redis_parallel_creates_of_one_requester_make_one_order(stack_without_redis):
+    stack = stack_without_redis
+    pinned = connections_per_worker(stack, workers=NO_REDIS_WORKERS, per_worker=4)
+    connections = [worker for on_one_worker in pinned.values() for worker in on_one_worker]
+    assert len(pinned) == NO_REDIS_WORKERS, "every new connection went to the same gunicorn worker"
+    for on_one_worker in pinned.values():  # each worker loads the catalogue before the race
+        warm = on_one_worker[0].call("GET", f"/api/esim/renewal/options/?iccid={SEED_ICCID}&currency=USD")
+        assert warm.status == 200, warm.body
+    start = threading.Barrier(len(connections))
+    body = {"iccid": SEED_ICCID, "currency": "USD", "customer_email": "buyer@example.com"}
+
+    def create(worker: Worker) -> Reply:
+        start.wait()
+        reply = worker.call(
+            "POST", "/api/esim/renewal/create/", json=body, headers={"Idempotency-Key": "fake-tab-7"}
+        )
+        return served_by(worker, reply)
+
+    with ThreadPoolExecutor(len(connections)) as pool:
+        replies = list(pool.map(create, connections))
+
+    assert {r.status for r in replies} == {201}, [(r.status, r.body) for r in replies]
+    assert len({r.body["order"]["order_id"] for r in replies}) == 1
+    assert sorted(r.body["reused"] for r in replies) == [False] + [True] * (len(replies) - 1)
+    assert len({r.pid for r in replies}) == NO_REDIS_WORKERS
+    assert _orders_in(stack) == [("PENDING", 1)]
+
+
+def test_without_trusted_proxies_a_new_forwarded_for_per_request_is_still_limited(stack_without_redis):
+    stack = stack_without_redis
+    (worker, *_rest), *_others = connections_per_worker(stack, workers=1).values()
+
+    # A new made-up X-Forwarded-For each time; with TRUSTED_PROXY_COUNT=0 only the connection counts.
+    replies = [served_by(worker, worker.check(SEED_ICCID, ip=client_ip())) for _ in range(THROTTLE_CHECK + 1)]
+
+    assert [r.status for r in replies] == [200] * THROTTLE_CHECK + [429]
+    assert replies[-1].body["code"] == "throttled"
+
+
+def _orders_in(stack: Stack) -> list[tuple[str, int]]:
+    import psycopg
+
+    with psycopg.connect(stack.database_url, connect_timeout=3) as conn:
+        rows = conn.execute("SELECT status, count(*) FROM pulse_renewalorder GROUP BY status").fetchall()
+    return sorted(rows)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('pulse', '0006_verbose_names_iccid_esim'),
+        ('pulse', '0007_order_reuse_key'),
     ]
 
     operations = [
