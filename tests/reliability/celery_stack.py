@@ -70,6 +70,8 @@ def app_environment(
         "SANDBOX_PAYMENTS_ALLOWED": "true",
         "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "FRONTEND_URL": "http://127.0.0.1:3000",
+        # Where the sandbox checkout page would be linked from; the tests pay through the gateway itself.
+        "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
         "THROTTLE_CREATE": "",
         "THROTTLE_CONFIRM": "",
         "THROTTLE_CHECK": "",
