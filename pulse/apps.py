@@ -7,8 +7,8 @@ class PulseConfig(AppConfig):
     verbose_name = "eSIM status and renewals"
 
     def ready(self) -> None:
-        # System checks for `manage.py check --deploy` (docs/reliability.md).
-        from pulse import checks  # noqa: F401
+        # System checks for `manage.py check --deploy` (docs/reliability.md, docs/background.md).
+        from pulse import checks, checks_background  # noqa: F401
 
         # Customer e-mails follow committed order transitions (pulse.services.emails).
         from pulse.services import emails, order_state
