@@ -7,8 +7,8 @@ class PulseConfig(AppConfig):
     verbose_name = "eSIM status and renewals"
 
     def ready(self) -> None:
-        # `checks`: system checks for `manage.py check --deploy` (docs/reliability.md).
-        from pulse import checks, metrics  # noqa: F401
+        # System checks for `manage.py check --deploy` (docs/reliability.md, docs/background.md).
+        from pulse import checks, checks_background, metrics  # noqa: F401
         from pulse.services import emails, order_state
 
         # Customer e-mails follow committed order transitions (pulse.services.emails).

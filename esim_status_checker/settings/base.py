@@ -15,6 +15,7 @@ import dj_database_url
 from corsheaders.defaults import default_headers
 from django.core.exceptions import ImproperlyConfigured
 from dotenv import load_dotenv
+from kombu import Exchange, Queue
 
 from esim_status_checker.env import (
     env_bool,
@@ -25,6 +26,7 @@ from esim_status_checker.env import (
     env_optional_bool,
     env_str,
 )
+from providers.base import PROVIDER_NAMES
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
@@ -391,6 +393,108 @@ RENEWAL_MAX_ATTEMPTS = env_int("RENEWAL_MAX_ATTEMPTS", 5)
 # lost answer) when the provider cannot tell, counted from the claim after payment (or a staff
 # retry); then the order goes to MANUAL_REVIEW instead of waiting in FULFILLING for ever. At least 1.
 RENEWAL_UNKNOWN_OUTCOME_BUDGET_MINUTES = max(env_int("RENEWAL_UNKNOWN_OUTCOME_BUDGET_MINUTES", 15), 1)
+
+# ---------------------------------------------------------------------------------------------
+# Background work: Celery worker + beat (docs/background.md)
+# ---------------------------------------------------------------------------------------------
+# The broker: Redis or RabbitMQ (amqp://) URL. Default: REDIS_URL when set, else kombu's file-system
+# transport in CELERY_FILESYSTEM_DIR, which needs no server but only works when the web process and
+# the worker share one machine (the embedded `make run` setup; `check --deploy` warns about it).
+CELERY_FILESYSTEM_DIR = Path(env_str("CELERY_FILESYSTEM_DIR", str(BASE_DIR / "var" / "celery")))
+CELERY_BROKER_URL = env_str("CELERY_BROKER_URL") or REDIS_URL or "filesystem://"
+# Seconds to wait for the broker to accept a connection, and (Redis) for an answer. They bound how
+# long a webhook can wait to hand a task over; when that fails the order stays PAID and the
+# reconciler (or the customer's confirm call) places the top-up.
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 1.0)
+CELERY_BROKER_SOCKET_TIMEOUT = env_float("CELERY_BROKER_SOCKET_TIMEOUT", 2.0)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+if CELERY_BROKER_URL.startswith("filesystem"):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(CELERY_FILESYSTEM_DIR / "queue"),
+        "data_folder_out": str(CELERY_FILESYSTEM_DIR / "queue"),
+        "control_folder": str(CELERY_FILESYSTEM_DIR / "control"),
+        "store_processed": False,
+        "polling_interval": 0.2,  # seconds between looks at the folder: a paid order waits at most this
+    }
+elif CELERY_BROKER_URL.startswith(("redis", "rediss")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+        # More than the 1 s a worker's BRPOP blocks for.
+        "socket_timeout": max(CELERY_BROKER_SOCKET_TIMEOUT, 1.5),
+        # An unacknowledged task (acks late) goes back to the queue after this many seconds; it
+        # must exceed the longest task time limit or a running task would be handed out twice.
+        "visibility_timeout": 3600,
+    }
+elif CELERY_BROKER_URL.startswith(("amqp", "pyamqp")):
+    # RabbitMQ confirms each published task, so "handed over" means stored by the broker.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"confirm_publish": True}
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+# Queue names start with this, so deployments can share a broker (Redis: use another DB instead).
+CELERY_QUEUE_PREFIX = env_str("CELERY_QUEUE_PREFIX", "esim")
+CELERY_TASK_DEFAULT_QUEUE = f"{CELERY_QUEUE_PREFIX}.jobs"
+CELERY_FULFILMENT_QUEUE = f"{CELERY_QUEUE_PREFIX}.fulfilment"
+# Each queue with its own exchange and key: Celery would otherwise bind both to the default key.
+CELERY_TASK_QUEUES = [
+    Queue(name, Exchange(name, type="direct"), routing_key=name)
+    for name in (CELERY_TASK_DEFAULT_QUEUE, CELERY_FULFILMENT_QUEUE)
+]
+# Top-ups have their own queue: a long catalogue sync never delays a paid order.
+CELERY_TASK_ROUTES = {"pulse.tasks.fulfil_order": {"queue": CELERY_FULFILMENT_QUEUE}}
+CELERY_CONTROL_EXCHANGE = f"{CELERY_QUEUE_PREFIX}.control"
+# At-least-once: a task is acknowledged after it ran, and handed out again when its worker dies.
+# Every task is safe to run twice (compare-and-set transitions, leases, claimed e-mails).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Hard and soft time limits of a scheduled job, seconds (the soft one raises inside the task).
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 900)
+CELERY_TASK_SOFT_TIME_LIMIT = max(CELERY_TASK_TIME_LIMIT - 30, 1)
+# Hard time limit of one top-up task, seconds; must stay below FULFILMENT_LEASE_SECONDS.
+CELERY_FULFIL_TIME_LIMIT = env_int("CELERY_FULFIL_TIME_LIMIT", 120)
+CELERY_TASK_IGNORE_RESULT = True  # no result backend: state lives in our tables
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False  # settings.LOGGING stays in charge
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
+CELERY_BEAT_SCHEDULE_FILENAME = env_str(
+    "CELERY_BEAT_SCHEDULE_FILENAME", str(CELERY_FILESYSTEM_DIR / "beat-schedule")
+)
+
+# Scheduled jobs (Celery beat; `manage.py run_job NAME` for cron), seconds between runs; 0 = off.
+SCHEDULE_RECONCILER_SECONDS = env_int("SCHEDULE_RECONCILER_SECONDS", 60)
+SCHEDULE_CATALOG_SYNC_SECONDS = env_int("SCHEDULE_CATALOG_SYNC_SECONDS", 6 * 3600)
+SCHEDULE_EMAIL_SWEEP_SECONDS = env_int("SCHEDULE_EMAIL_SWEEP_SECONDS", 300)
+SCHEDULE_ESIM_INDEX_SECONDS = env_int("SCHEDULE_ESIM_INDEX_SECONDS", 300)
+# PAID orders no worker has claimed after this long are fulfilled by the reconciler, seconds.
+RECONCILER_STUCK_AFTER_SECONDS = env_int("RECONCILER_STUCK_AFTER_SECONDS", 60)
+# Confirm-payment waits up to CONFIRM_WAIT_SECONDS for the background top-up to finish; if no worker
+# has claimed the order after CONFIRM_FULFIL_AFTER_SECONDS, confirm places the top-up itself.
+CONFIRM_WAIT_SECONDS = env_float("CONFIRM_WAIT_SECONDS", 8.0)
+CONFIRM_FULFIL_AFTER_SECONDS = env_float("CONFIRM_FULFIL_AFTER_SECONDS", 2.0)
+
+# Job name -> (seconds between runs, task, arguments). The names are what health and the admin show.
+SCHEDULED_JOBS = {
+    "reconciler": (SCHEDULE_RECONCILER_SECONDS, "pulse.tasks.reconcile", ()),
+    "email_sweep": (SCHEDULE_EMAIL_SWEEP_SECONDS, "pulse.tasks.send_due_emails", ()),
+    "esim_index": (SCHEDULE_ESIM_INDEX_SECONDS, "pulse.tasks.rebuild_esim_index", ()),
+    **{
+        f"catalog_sync:{provider}": (SCHEDULE_CATALOG_SYNC_SECONDS, "pulse.tasks.sync_catalogue", (provider,))
+        for provider in PROVIDER_NAMES
+    },
+}
+CELERY_BEAT_SCHEDULE = {
+    name: {
+        "task": task,
+        "schedule": float(seconds),
+        "args": args,
+        # A run still queued when the next one is due is dropped: no pile-up behind a slow worker.
+        "options": {"expires": float(seconds)},
+    }
+    for name, (seconds, task, args) in SCHEDULED_JOBS.items()
+    if seconds > 0
+}
 
 # ---------------------------------------------------------------------------------------------
 # E-mail: every standard Django EMAIL_* setting (docs/operations.md, "What the customer receives")

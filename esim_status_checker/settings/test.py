@@ -47,3 +47,10 @@ if (
     and _db["NAME"] not in ("", ":memory:")
 ):
     _db["TEST"] = {"NAME": f"{_db['NAME']}.test"}
+
+# Unit tests run Celery tasks inline (errors propagate) and never reach a broker. The real-worker
+# tests (tests/reliability/test_celery_worker.py) start `celery worker` processes against Redis.
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_TRANSPORT_OPTIONS = {}

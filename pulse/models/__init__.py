@@ -2,6 +2,7 @@
 
 from pulse.models.catalog import Bundle, CatalogSync, ExchangeRate
 from pulse.models.esims import KnownEsim, ProviderName
+from pulse.models.jobs import JobLock, JobRun
 from pulse.models.orders import (
     OrderAuditEntry,
     OrderStatus,
@@ -16,6 +17,8 @@ __all__ = [
     "Bundle",
     "CatalogSync",
     "ExchangeRate",
+    "JobLock",
+    "JobRun",
     "KnownEsim",
     "OrderAuditEntry",
     "OrderStatus",

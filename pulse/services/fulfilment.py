@@ -62,13 +62,16 @@ class SyncResult:
         )
 
 
-def renewal_payment_sync(*, session_id: str, by: str, event_type: str = "") -> SyncResult:
+def renewal_payment_sync(
+    *, session_id: str, by: str, event_type: str = "", fulfil_now: bool = True
+) -> SyncResult:
     """Bring the order in line with the gateway's view of its checkout session; fulfil when paid.
 
     Only what the gateway reports now decides (the session's status and payment status, and its
     PaymentIntent's status), never who asks or what an event is called: a correctly signed
     `async_payment_failed` for a session that is still open changes nothing. `event_type` is only
-    logged (deprecated; kept so existing callers keep working).
+    logged (deprecated; kept so existing callers keep working). `fulfil_now=False` leaves a PAID
+    order for the caller to hand to a worker (the webhook, confirm-payment).
     """
     order = RenewalOrder.objects.filter(checkout_session_id=session_id).first()
     if order is None:
@@ -99,7 +102,7 @@ def renewal_payment_sync(*, session_id: str, by: str, event_type: str = "") -> S
             order, S.FAILED, by, f"payment failed (payment intent {checkout.payment_intent_status})"
         )
     order.refresh_from_db()
-    if order.status == S.PAID:
+    if order.status == S.PAID and fulfil_now:
         fulfil(order, by=by)
         order.refresh_from_db()
     return SyncResult(order, checkout)

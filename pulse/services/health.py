@@ -1,11 +1,13 @@
-"""Health of the service: database, cache and the providers' last known state.
+"""Health of the service: database, cache, the providers' last known state and the background side.
 
 Provider state never costs a paid call per request: it comes from cached probes and breaker
 state (see `pulse.services.providers.provider_health`).
 
 A service that runs on the simulated providers or the no-money sandbox gateway is never "healthy":
 it answers, but not with real eSIMs or real payments, and a monitor must be able to tell (`mode`).
-Neither is one whose customer e-mails have been failing for over an hour (`emails`).
+Neither is one whose customer e-mails have been failing for over an hour (`emails`), nor one whose
+broker is unreachable or whose scheduled jobs are late (`background`: the broker probe is cached like
+the providers', `pulse.services.background.broker_status`; jobs are read from their recorded runs).
 """
 
 from __future__ import annotations
@@ -20,7 +22,10 @@ from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
+from pulse.formatting import iso_utc
+from pulse.services.background import broker_status
 from pulse.services.emails import overdue_emails
+from pulse.services.jobs import job_states
 from pulse.services.providers import breaker_states, provider_health
 
 logger = logging.getLogger(__name__)
@@ -36,6 +41,7 @@ class HealthReport:
     circuit_breakers: dict[str, str]
     mode: dict[str, str]
     emails: dict[str, object]
+    background: dict[str, object]
 
 
 def check_database() -> str:
@@ -62,6 +68,27 @@ def check_cache() -> str:
     return "ok" if ok else "error"
 
 
+def check_background() -> tuple[dict[str, object], bool]:
+    """The broker and each scheduled job; True when something there degrades the service."""
+    broker = broker_status()
+    try:
+        states = job_states()
+    except Exception:  # the database check reports the cause; health must still answer
+        logger.exception("health: could not read job runs")
+        return {"broker": broker, "jobs": "error"}, True
+    jobs = {
+        state.name: {
+            "state": state.state,
+            "last_success": iso_utc(state.last_success),
+            "last_run_ok": state.last_run_ok,
+            "interval_seconds": int(state.interval_seconds),
+        }
+        for state in states
+    }
+    degraded = broker == "error" or any(state.late for state in states)
+    return {"broker": broker, "jobs": jobs}, degraded
+
+
 def service_mode() -> dict[str, str]:
     """Real or simulated: where eSIM answers and payments come from."""
     return {
@@ -85,6 +112,7 @@ def email_health(database: str) -> dict[str, object]:
 def health_report() -> HealthReport:
     database = check_database()
     cache_state = check_cache()
+    background, background_degraded = check_background()
     breakers = breaker_states()  # read once: health is polled often
     apis = provider_health(breakers)
     # A provider that is configured but failing degrades the service; one not configured does not.
@@ -93,8 +121,10 @@ def health_report() -> HealthReport:
     emails = email_health(database)
     if database != "ok":
         status = "unhealthy"
-    elif cache_state != "ok" or provider_down or in_sandbox(mode) or emails["overdue"]:
+    elif cache_state != "ok" or provider_down or in_sandbox(mode) or emails["overdue"] or background_degraded:
         status = "degraded"
     else:
         status = "healthy"
-    return HealthReport(status, timezone.now(), database, cache_state, apis, breakers, mode, emails)
+    return HealthReport(
+        status, timezone.now(), database, cache_state, apis, breakers, mode, emails, background
+    )

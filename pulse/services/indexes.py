@@ -2,9 +2,10 @@
 
 `rebuild_provider_indexes()` asks every enabled provider client that keeps an index (eSIMCard's ICCID
 index, AirHub's recent-orders and order-history indexes) to rebuild what is absent or stale, or
-everything with `force=True`. The scheduler calls it (Celery beat), cron users run
-`manage.py rebuild_indexes`; a stale index also starts its own background rebuild when a lookup
-meets it. Each rebuild is single-flight across workers, so overlapping runs cost one walk.
+everything with `force=True`. The scheduler runs it as the `esim_index` job (Celery beat,
+`pulse.services.jobs`), cron users run `manage.py rebuild_indexes`; a stale index also starts its own
+background rebuild when a lookup meets it. Each rebuild is single-flight across workers, so overlapping
+runs cost one walk.
 """
 
 from __future__ import annotations
@@ -48,3 +49,16 @@ def _rebuild_one(name: str, rebuild, force: bool) -> dict[str, Any]:
         extra={"provider": name},
     )
     return result
+
+
+def report_lines(report: dict[str, Any]) -> list[tuple[str, bool]]:
+    """(line, ok) per index ("esimcard esims: rebuilt, 3 entries"), or per provider whose rebuild failed."""
+    lines = []
+    for provider, result in report.items():
+        if "error" in result:
+            lines.append((f"{provider}: failed ({result['error']})", False))
+            continue
+        for index, outcome in result.items():
+            state = "rebuilt" if outcome["rebuilt"] else "fresh"
+            lines.append((f"{provider} {index}: {state}, {outcome['entries']} entries", True))
+    return lines

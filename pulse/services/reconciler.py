@@ -48,7 +48,13 @@ BATCH = 100
 BACKOFF_BASE_SECONDS = 30
 BACKOFF_CAP_SECONDS = 3600
 PENDING_QUIET = timedelta(minutes=5)  # give the customer and the webhook time before polling
-STUCK_AFTER = timedelta(minutes=1)  # PAID / PROVIDER_FAILED rows older than this were abandoned
+
+
+def stuck_after() -> timedelta:
+    """PAID / PROVIDER_FAILED rows untouched this long were abandoned (RECONCILER_STUCK_AFTER_SECONDS)."""
+    return timedelta(seconds=settings.RECONCILER_STUCK_AFTER_SECONDS)
+
+
 REFUND_POLL_EVERY = timedelta(minutes=10)
 # A FAILED / EXPIRED / CANCELLED order is asked about again until its checkout's expiry plus this
 # margin (late delayed-payment settlements and webhooks), every CLOSED_RECHECK_EVERY; never after.
@@ -90,7 +96,9 @@ class PassSummary:
         return f"process_renewals: {', '.join(parts)} in {self.seconds:.2f}s"
 
 
-def reconcile_once(*, now: datetime | None = None) -> PassSummary:
+def reconcile_once(*, now: datetime | None = None, include_emails: bool = True) -> PassSummary:
+    """One pass. `include_emails=False` leaves the e-mail sweep to its own scheduled job (Celery beat);
+    cron users of `process_renewals` keep it in the pass."""
     started = time.monotonic()
     now = now or timezone.now()
     summary = PassSummary()
@@ -101,7 +109,7 @@ def reconcile_once(*, now: datetime | None = None) -> PassSummary:
         _pending_checkouts,
         _recently_closed,
         _refunds,
-        _emails,
+        *((_emails,) if include_emails else ()),
     )
     for step in steps:
         try:
@@ -254,14 +262,14 @@ def _to_manual_review(order: RenewalOrder, note: str) -> bool:
 
 
 def _abandoned_paid(now: datetime, summary: PassSummary) -> None:
-    stuck = RenewalOrder.objects.filter(status=S.PAID, updated_at__lt=now - STUCK_AFTER)
+    stuck = RenewalOrder.objects.filter(status=S.PAID, updated_at__lt=now - stuck_after())
     for order in list(stuck[:BATCH]):
         if _guarded(summary, order.order_id, fulfil, order, by="reconciler"):
             summary.add("paid_resumed")
 
 
 def _abandoned_provider_failures(now: datetime, summary: PassSummary) -> None:
-    stuck = RenewalOrder.objects.filter(status=S.PROVIDER_FAILED, updated_at__lt=now - STUCK_AFTER)
+    stuck = RenewalOrder.objects.filter(status=S.PROVIDER_FAILED, updated_at__lt=now - stuck_after())
     for pk, order_id in list(stuck.values_list("pk", "order_id")[:BATCH]):
         _guarded(summary, order_id, after_provider_failure, pk, by="reconciler")
 

@@ -5,6 +5,10 @@ once (unique event id); a duplicate delivery of a handled event is acknowledged 
 event for an object that is not ours, or of a type we do not handle, is acknowledged and logged.
 An unexpected error is stored on the event and re-raised so the view answers 500 and the gateway
 retries later.
+
+A paid checkout moves the order to PAID and hands the top-up to a Celery worker (after commit), so
+the answer never waits for the provider. If the broker cannot take the task, the order stays PAID:
+the reconciler or the customer's confirm call places the top-up.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from pulse.models import PaymentEvent, RenewalOrder
+from pulse.models import OrderStatus, PaymentEvent, RenewalOrder
 from pulse.payments import GatewayEvent, get_gateway
+from pulse.services.background import enqueue_fulfilment
 from pulse.services.fulfilment import renewal_payment_sync
 from pulse.services.refunds import apply_refund
 
@@ -100,7 +105,12 @@ def _dispatch(event: GatewayEvent) -> tuple[str, RenewalOrder | None]:
         if order.checkout_session_id != event.session_id:
             logger.warning("webhook %s for order %s names another session", event.type, order.order_id)
             return Result.IGNORED, order
-        renewal_payment_sync(session_id=order.checkout_session_id, by="webhook", event_type=event.type)
+        # Answer at once: the top-up (up to PROVIDER_TIMEOUT) runs on a worker, never in this request.
+        synced = renewal_payment_sync(
+            session_id=order.checkout_session_id, by="webhook", event_type=event.type, fulfil_now=False
+        )
+        if synced.order.status == OrderStatus.PAID:
+            enqueue_fulfilment(synced.order.pk)
         return Result.PROCESSED, order
     return _refund_event(event, order)
 

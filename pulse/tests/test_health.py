@@ -1,24 +1,12 @@
 from unittest import mock
 
 import pytest
-from django.core.cache import cache
 from django.db import OperationalError
 from rest_framework.test import APIClient
 
-from pulse.services.providers import HEALTH_KEY
+from pulse.tests.background_helpers import live_fixture  # noqa: F401 - registers `live`
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def live(settings):
-    """Real providers (TravelRoam configured, its last probe answered) and Stripe: nothing simulated."""
-    settings.ESIM_SANDBOX = False
-    settings.TRAVELROAM_API_KEY = "fake-travelroam-key"
-    settings.TRAVELROAM_CLIENT_SECRET = "fake-travelroam-secret"
-    settings.PAYMENT_GATEWAY = "stripe"
-    settings.STRIPE_SECRET_KEY = "sk_test_fake"
-    cache.set(HEALTH_KEY.format(name="travelroam"), True, 60)
 
 
 def test_health_reports_database_cache_and_providers():
@@ -34,6 +22,7 @@ def test_health_reports_database_cache_and_providers():
         "circuit_breakers",
         "mode",
         "emails",
+        "background",
     }
     assert body["emails"] == {"overdue": 0, "failing_since": None}
     assert body["circuit_breakers"] == {"airhub": "closed", "esimcard": "closed", "travelroam": "closed"}

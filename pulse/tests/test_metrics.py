@@ -14,6 +14,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from pulse import metrics
 from pulse.models import OrderStatus, RenewalOrder
+from pulse.services import jobs
 from pulse.tests.staff_helpers import paid_order, sandbox_world_fixture, set_status  # noqa: F401
 from tests.reliability import servers
 
@@ -118,6 +119,21 @@ def test_task_runs_and_failures_by_job(settings):
     assert grew("esim_task_runs_total", job="process_renewals", outcome="failure") == 1
     assert grew("esim_task_failures_total", job="process_renewals") == 1
     assert grew("esim_task_duration_seconds_count", job="process_renewals") == 2
+
+
+def test_every_recorded_job_run_is_counted(settings):
+    settings.METRICS_TOKEN = TOKEN
+    before = scrape().content.decode()
+    jobs.run_job("email_sweep")
+    jobs.record_job_run("esim_index", False, 2.0, error="index rebuild failed for esimcard")
+    after = scrape().content.decode()
+
+    def grew(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert grew("esim_task_runs_total", job="email_sweep", outcome="success") == 1
+    assert grew("esim_task_runs_total", job="esim_index", outcome="failure") == 1
+    assert grew("esim_task_failures_total", job="esim_index") == 1
 
 
 def test_orders_by_state_are_read_at_scrape_time(settings, sandbox_world):

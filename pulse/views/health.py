@@ -28,8 +28,9 @@ _EMAILS = inline_serializer(
 
 
 class HealthApi(APIView):
-    """Database, cache and provider state, whether it runs on simulators (mode) and customer e-mails
-    failing for over an hour; "degraded" in sandbox or with such e-mails; 503 when the database is down."""
+    """Database, cache and provider state, whether it runs on simulators (mode), customer e-mails
+    failing for over an hour and the background side (broker, scheduled jobs); "degraded" in sandbox,
+    with such e-mails, an unreachable broker or a late job; 503 when the database is down."""
 
     @extend_schema(
         responses={
@@ -44,6 +45,10 @@ class HealthApi(APIView):
                     "circuit_breakers": serializers.DictField(child=serializers.CharField()),
                     "mode": _MODE,
                     "emails": _EMAILS,
+                    "background": serializers.JSONField(
+                        help_text="broker: ok | error | eager; jobs: per scheduled job its state "
+                        "(ok | late | never_run), last_success, last_run_ok, interval_seconds"
+                    ),
                 },
             ),
             (503, "application/json"): inline_serializer(
@@ -71,5 +76,6 @@ class HealthApi(APIView):
             "circuit_breakers": report.circuit_breakers,
             "mode": report.mode,
             "emails": {**report.emails, "failing_since": iso_utc(report.emails["failing_since"])},
+            "background": report.background,
         }
         return Response(body, status=503 if report.status == "unhealthy" else 200)

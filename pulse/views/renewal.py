@@ -24,7 +24,7 @@ from pulse.exceptions import InvalidInput, NotFound, PayloadTooLarge, PaymentNot
 from pulse.formatting import iso_utc
 from pulse.models import OrderStatus, RenewalOrder
 from pulse.serializers import ErrorSerializer
-from pulse.services.fulfilment import renewal_payment_sync
+from pulse.services.confirm import renewal_payment_confirm
 from pulse.services.order_reuse import IDEMPOTENCY_KEY_MAX_LENGTH
 from pulse.services.order_state import PAID_STATES
 from pulse.services.renewal_options import option_dict, renewal_options
@@ -294,7 +294,7 @@ class RenewalConfirmApi(APIView):
     def post(self, request):
         data = self.RenewalConfirmInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        result = renewal_payment_sync(session_id=data.validated_data["session_id"], by="confirm")
+        result = renewal_payment_confirm(session_id=data.validated_data["session_id"])
         order = result.order
         if order.status in PAID_STATES:
             return Response({"order": order_dict(order), "message": _message(order)})

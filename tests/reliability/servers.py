@@ -55,6 +55,49 @@ def base_environment() -> dict[str, str]:
     return env
 
 
+def unavailable(reason: str) -> None:
+    """Skip the test, or fail it when MULTI_WORKER_REQUIRED=1 (the PostgreSQL pass of .ci/run must not
+    pass by skipping)."""
+    import pytest
+
+    if os.environ.get("MULTI_WORKER_REQUIRED") == "1":
+        pytest.fail(f"{reason} (MULTI_WORKER_REQUIRED=1)")
+    pytest.skip(reason)
+
+
+def require_redis(url: str, purpose: str):
+    """A client of the Redis at `url`, or skip / fail the test (see `unavailable`)."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        unavailable(f"Redis is not reachable at {url} ({type(exc).__name__}); needed for {purpose}")
+    return client
+
+
+def simulator_environment(simulator: str) -> dict[str, str]:
+    """Settings that point the three providers and CurrencyFreaks at the HTTP simulators at `simulator`
+    (`python -m providers.sandbox`), with the sandbox's fake credentials."""
+    from providers.sandbox import SANDBOX_CREDENTIALS as creds
+
+    return {
+        "ESIM_SANDBOX": "false",
+        "AIRHUB_BASE_URL": f"{simulator}/airhub",
+        "AIRHUB_USERNAME": creds["airhub"]["username"],
+        "AIRHUB_PASSWORD": creds["airhub"]["password"],
+        "ESIMCARD_BASE_URL": f"{simulator}/esimcard",
+        "ESIMCARD_EMAIL": creds["esimcard"]["email"],
+        "ESIMCARD_PASSWORD": creds["esimcard"]["password"],
+        "TRAVELROAM_BASE_URL": f"{simulator}/travelroam",
+        "TRAVELROAM_API_KEY": creds["travelroam"]["api_key"],
+        "TRAVELROAM_CLIENT_SECRET": creds["travelroam"]["client_secret"],
+        "CURRENCYFREAKS_API_BASE_URL": f"{simulator}/currencyfreaks",
+        "CURRENCYFREAKS_API_KEY": creds["currencyfreaks"]["api_key"],
+    }
+
+
 def start(name: str, argv: list[str], *, env: dict[str, str], log_dir: Path) -> subprocess.Popen:
     log_path = log_dir / f"{name}.log"
     log = log_path.open("ab")

@@ -40,7 +40,6 @@ import pytest
 import requests
 from requests.adapters import HTTPAdapter
 
-from providers.sandbox import SANDBOX_CREDENTIALS
 from tests.reliability import servers
 
 pytestmark = pytest.mark.slow
@@ -67,32 +66,15 @@ ACCESS_LINE = re.compile(r'^<?(?P<pid>\d+)>? (?P<test_id>\S+) (?P<status>\d{3}) 
 # --- the stack ---------------------------------------------------------------------------------------
 
 
-def _unavailable(reason: str):
-    if os.environ.get("MULTI_WORKER_REQUIRED") == "1":
-        pytest.fail(f"{reason} (MULTI_WORKER_REQUIRED=1)")
-    pytest.skip(reason)
-
-
 def _require_postgres():
     import psycopg
 
     try:
         return psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
     except psycopg.Error as exc:
-        _unavailable(
+        servers.unavailable(
             f"PostgreSQL is not reachable at 127.0.0.1:5432 ({type(exc).__name__}); needed for this test"
         )
-
-
-def _require_redis():
-    import redis
-
-    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2, socket_timeout=5)
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        _unavailable(f"Redis is not reachable at {REDIS_URL} ({type(exc).__name__}); needed for shared state")
-    return client
 
 
 @dataclass
@@ -149,7 +131,6 @@ class Stack:
 
 
 def app_environment(db_url: str, simulator: str, stripe: str, prefix: str) -> dict[str, str]:
-    creds = SANDBOX_CREDENTIALS
     return {
         **servers.base_environment(),
         "DJANGO_SETTINGS_MODULE": "esim_status_checker.settings.base",
@@ -170,18 +151,7 @@ def app_environment(db_url: str, simulator: str, stripe: str, prefix: str) -> di
         # Whole answers, as in settings/test.py: a provider still searching when the owner answered is
         # waited for (so a failing one says error:unavailable, not error:pending, whatever the timing).
         "STATUS_SEARCH_GRACE_SECONDS": "5",
-        "ESIM_SANDBOX": "false",
-        "AIRHUB_BASE_URL": f"{simulator}/airhub",
-        "AIRHUB_USERNAME": creds["airhub"]["username"],
-        "AIRHUB_PASSWORD": creds["airhub"]["password"],
-        "ESIMCARD_BASE_URL": f"{simulator}/esimcard",
-        "ESIMCARD_EMAIL": creds["esimcard"]["email"],
-        "ESIMCARD_PASSWORD": creds["esimcard"]["password"],
-        "TRAVELROAM_BASE_URL": f"{simulator}/travelroam",
-        "TRAVELROAM_API_KEY": creds["travelroam"]["api_key"],
-        "TRAVELROAM_CLIENT_SECRET": creds["travelroam"]["client_secret"],
-        "CURRENCYFREAKS_API_BASE_URL": f"{simulator}/currencyfreaks",
-        "CURRENCYFREAKS_API_KEY": creds["currencyfreaks"]["api_key"],
+        **servers.simulator_environment(simulator),
         "PAYMENT_GATEWAY": "stripe",
         "STRIPE_SECRET_KEY": "sk_test_fake",
         "STRIPE_API_BASE": stripe,
@@ -281,7 +251,7 @@ def running_stack(
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory) -> Iterator[Stack]:
-    redis_client = _require_redis()
+    redis_client = servers.require_redis(REDIS_URL, "shared state")
     log_dir = tmp_path_factory.mktemp("multi_worker")
     with running_stack(log_dir, name="mw", workers=WORKERS, redis_client=redis_client) as running:
         yield running

@@ -20,7 +20,7 @@ from rest_framework.test import APIClient
 from providers.sandbox import reset_default_world
 from pulse.models import OrderStatus, PaymentTransaction, RenewalOrder
 from pulse.services import fulfilment
-from pulse.services.reconciler import STUCK_AFTER, reconcile_once
+from pulse.services.reconciler import reconcile_once, stuck_after
 from tests.fakes.stripe import sign_payload, start_fake_stripe
 from tests.reliability.helpers import OWNED_BY, SEED_ICCID, assert_paid_orders_settled
 
@@ -114,7 +114,7 @@ def stripe_refunds(fake_stripe) -> list[tuple[int, str]]:
 
 def after_the_lease() -> datetime:
     """A moment when every lease taken now has run out and every stuck order counts as abandoned."""
-    return timezone.now() + timedelta(seconds=django_settings.FULFILMENT_LEASE_SECONDS + 1) + STUCK_AFTER
+    return timezone.now() + timedelta(seconds=django_settings.FULFILMENT_LEASE_SECONDS + 1) + stuck_after()
 
 
 # --- provider faults after the charge ------------------------------------------------------------------

@@ -1,6 +1,8 @@
 """`python manage.py process_renewals [--loop --interval N]`: settle renewal orders left in limbo.
 
-One pass for cron, or a long-running worker with --loop. Safe to run in several processes at once:
+One pass for cron, or a long-running worker with --loop. Each pass is the `reconciler` job and then
+the `email_sweep` job (the same runs Celery beat schedules), recorded for health and the admin; a
+job another process is running right now is skipped. Safe to run in several processes at once:
 every change is a compare-and-set transition.
 """
 
@@ -10,7 +12,9 @@ import time
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
-from pulse.services.reconciler import reconcile_once
+from pulse.services.jobs import run_job
+
+JOBS = ("reconciler", "email_sweep")
 
 
 class Command(BaseCommand):
@@ -32,8 +36,14 @@ class Command(BaseCommand):
             signal.signal(signal.SIGINT, self._stop)
         done = 0
         while True:
-            summary = reconcile_once()
-            self.stdout.write(summary.line())
+            for name in JOBS:
+                outcome = run_job(name)
+                if outcome is None:
+                    self.stdout.write(f"{name}: skipped, another run of it has not finished")
+                elif name == "reconciler":
+                    self.stdout.write(outcome.detail)
+                else:
+                    self.stdout.write(f"{name}: {outcome.detail}")
             done += 1
             if not loop or self._stopping or (passes and done >= passes):
                 return

@@ -2,7 +2,7 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from pulse.services.indexes import rebuild_provider_indexes
+from pulse.services.indexes import rebuild_provider_indexes, report_lines
 
 
 class Command(BaseCommand):
@@ -19,14 +19,8 @@ class Command(BaseCommand):
         if not report:
             self.stdout.write("No enabled provider keeps an index.")
             return
-        failed = []
-        for provider, result in report.items():
-            if "error" in result:
-                failed.append(provider)
-                self.stdout.write(self.style.WARNING(f"{provider}: failed ({result['error']})"))
-                continue
-            for index, outcome in result.items():
-                state = "rebuilt" if outcome["rebuilt"] else "fresh"
-                self.stdout.write(f"{provider} {index}: {state}, {outcome['entries']} entries")
+        for line, ok in report_lines(report):
+            self.stdout.write(line if ok else self.style.WARNING(line))
+        failed = [provider for provider, result in report.items() if "error" in result]
         if failed:
             raise CommandError(f"index rebuild failed for {', '.join(failed)}")
