@@ -15,7 +15,10 @@ def _clear_cache():
         return
     from django.core.cache import cache
 
+    from pulse.services.providers import reset_clients
+
     cache.clear()
+    reset_clients()  # clients keep process-local copies of tokens and indexes; start without them
     yield
     cache.clear()
 

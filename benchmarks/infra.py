@@ -76,12 +76,13 @@ class Processes:
         env: dict[str, str],
         log_path: Path,
         stdout_pipe: bool = False,
+        cwd: Path = ROOT,
     ) -> Managed:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         log = log_path.open("wb")
         proc = subprocess.Popen(
             argv,
-            cwd=ROOT,
+            cwd=cwd,
             env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE if stdout_pipe else log,
@@ -465,8 +466,8 @@ def migrate(env: dict[str, str], logs: Path, name: str) -> None:
     migrate_all({name: env}, logs)
 
 
-def migrate_all(envs: dict[str, dict[str, str]], logs: Path) -> None:
-    """`manage.py migrate` for several databases at once."""
+def migrate_all(envs: dict[str, dict[str, str]], logs: Path, roots: dict[str, Path] | None = None) -> None:
+    """`manage.py migrate` for several databases at once (each in its source tree, default ROOT)."""
     logs.mkdir(parents=True, exist_ok=True)
     running = []
     for name, env in envs.items():
@@ -474,7 +475,7 @@ def migrate_all(envs: dict[str, dict[str, str]], logs: Path) -> None:
         out = log.open("wb")
         proc = subprocess.Popen(
             [PYTHON, "manage.py", "migrate", "--noinput"],
-            cwd=ROOT,
+            cwd=(roots or {}).get(name, ROOT),
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -504,6 +505,7 @@ class Gunicorn:
     workers: int
     threads: int
     env: dict[str, str]
+    root: Path = ROOT
 
 
 def start_gunicorn(
@@ -516,6 +518,7 @@ def start_gunicorn(
     logs: Path,
     port: int | None = None,
     timeout: float = 60,
+    root: Path = ROOT,
 ) -> Gunicorn:
     port = port or free_port()
     argv = [
@@ -544,7 +547,7 @@ def start_gunicorn(
         "--config",
         "/dev/null",  # ignore any gunicorn.conf.py in the working tree
     ]
-    managed = procs.start(name, argv, env=env, log_path=logs / f"{name}.log")
+    managed = procs.start(name, argv, env=env, log_path=logs / f"{name}.log", cwd=root)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -552,11 +555,27 @@ def start_gunicorn(
             raise RuntimeError(f"gunicorn {name} exited:\n{log_tail(managed.log_path)}")
         try:
             if requests.get(url + READY_PATH, timeout=2).status_code == 200:
-                return Gunicorn(name, managed, url, port, workers, threads, env)
+                wait_until_booted(managed.proc.pid)
+                return Gunicorn(name, managed, url, port, workers, threads, env, root)
         except requests.RequestException:
             pass
         time.sleep(0.2)
     raise RuntimeError(f"gunicorn {name} not ready after {timeout}s:\n{log_tail(managed.log_path)}")
+
+
+def wait_until_booted(pgid: int, *, timeout: float = 20.0, window: float = 0.25) -> None:
+    """Wait until every worker has booted: the first one answering does not mean the others are up.
+
+    A booting worker imports Django and warms up (about 0.3 s of CPU each); a check sent meanwhile
+    competes with that for the CPUs, which is the cost of starting processes, not of the check. Booted
+    means the process group used less than a tenth of a CPU over `window`, twice in a row.
+    """
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 2 and time.monotonic() < deadline:
+        before = group_cpu_seconds(pgid)
+        time.sleep(window)
+        quiet = quiet + 1 if group_cpu_seconds(pgid) - before < window / 10 else 0
 
 
 def restart_gunicorn(procs: Processes, server: Gunicorn, logs: Path) -> Gunicorn:
@@ -569,7 +588,34 @@ def restart_gunicorn(procs: Processes, server: Gunicorn, logs: Path) -> Gunicorn
         threads=server.threads,
         logs=logs,
         port=server.port,
+        root=server.root,
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# The commit to compare with
+# --------------------------------------------------------------------------------------------------
+
+
+def baseline_tree(commit: str) -> Path:
+    """A git worktree of `commit` (made once, then reused), for running that version beside this one."""
+    sha = subprocess.run(
+        ["git", "rev-parse", "--verify", f"{commit}^{{commit}}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    path = Path(tempfile.gettempdir()) / f"esim-bench-base-{sha[:12]}"
+    if not (path / "manage.py").exists():
+        subprocess.run(["git", "worktree", "prune"], cwd=ROOT, capture_output=True, check=False)
+        subprocess.run(
+            ["git", "worktree", "add", "--detach", "--force", str(path), sha],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        )
+    return path
 
 
 # --------------------------------------------------------------------------------------------------

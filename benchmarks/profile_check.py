@@ -219,7 +219,7 @@ def main() -> int:
         env_a = infra.app_env(**common, cache_prefix="prof-a")
         env_b = infra.app_env(**common, cache_prefix="prof-b", extra={"STATUS_CACHE_SECONDS": "0"})
         infra.migrate(env_a, out, DB)
-        workers, threads = (4, 8) if backends.postgres and backends.redis else (1, 32)
+        workers, threads = (4, 16) if backends.postgres and backends.redis else (1, 64)
         a = infra.start_gunicorn(procs, "gunicorn-a", env_a, workers=workers, threads=threads, logs=out)
         b = infra.start_gunicorn(procs, "gunicorn-b", env_b, workers=workers, threads=threads, logs=out)
         for server in (a, b):

@@ -8,9 +8,14 @@ AirHub has no lookup by ICCID (providers.md §2.2), so `lookup` searches order l
    that day ± 1 (flag "2"); without one, an index older than a few seconds is refreshed once (an
    eSIM bought a moment ago);
 3. then the HISTORY beyond the last 300 orders: flag "2" date windows of `history_window_days`
-   going back `history_days` (default 365) from today, fetched concurrently; the newest window
-   holding the ICCID wins. Windows wholly in the past are cached for an hour to spare repeated
-   misses; a hit from that cache, like a reference read, re-reads the purchase day for current usage.
+   going back `history_days` (default 365) from today. The current window is read on every such
+   search; the older ones form a shared history index (which orders a past day holds does not
+   change), walked by one worker at a time and rebuilt in the background after `history_ttl`.
+   A hit from that index re-reads the purchase day for current usage.
+
+The recent-orders and history indexes are `SharedSnapshot`s refreshed under `SingleFlight`
+(providers.shared): a burst of lookups in several workers costs one read of each list. Records
+carry `as_of`, the time the order list they came from was read.
 
 An ICCID bought more than `history_days` ago and not among the last 300 orders is reported as not
 found. ICCIDs are compared exactly (never as substrings) after stripping AirHub's "SIM ID:" prefix,
@@ -22,7 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import partial
@@ -30,6 +38,7 @@ from typing import Any
 
 import requests
 
+from providers import concurrency
 from providers.airhub_parse import (
     build_record,
     extract_activation,
@@ -48,7 +57,7 @@ from providers.airhub_parse import (
 )
 from providers.base import AIRHUB, CatalogBundle, EsimRecord, TopUpRequest, TopUpResult, TopUpState
 from providers.cache import CacheLike
-from providers.concurrency import gather_settled
+from providers.concurrency import gather
 from providers.errors import (
     ProviderAuthError,
     ProviderError,
@@ -58,6 +67,8 @@ from providers.errors import (
 )
 from providers.http import DEFAULT_TIMEOUT, ProviderHttp
 from providers.iccid import mask_iccid, normalize_iccid
+from providers.observe import IndexWalk, index_walks
+from providers.shared import SharedSnapshot, SingleFlight
 from providers.tokens import TokenStore, call_with_token, credential_key
 from providers.units import parse_datetime
 
@@ -71,12 +82,25 @@ RENEW_PATH = "/api/Renew/InsertRenew"
 RENEW_DATA_PATH = "/api/Renew/GetRenewData"
 
 INDEX_REFRESH_AFTER = 5.0  # seconds: a younger index already saw any eSIM bought before this lookup
-PAST_WINDOW_TTL = 3600.0  # which orders a past day holds does not change; their usage is re-read on a hit
+INDEX_WAIT_SECONDS = 60.0  # how long a lookup waits for another worker's order-list read
 REFERENCE_SLACK_DAYS = 1  # AirHub's timezone is unknown, so the purchase day may be off by one
 _MAX_MESSAGE = 200
 _CENT = Decimal("0.01")
 
 _Index = dict[str, dict[str, Any]]  # normalised ICCID -> slimmed order
+
+
+@dataclass(frozen=True)
+class _Prefetch:
+    order_id: str
+    future: Future
+
+    def result(self) -> dict[str, str | None] | None:
+        return self.future.result()
+
+
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 class AirHubClient:
@@ -96,6 +120,7 @@ class AirHubClient:
         history_days: int = 365,
         history_window_days: int = 31,
         activation_ttl: float = 86400,
+        history_ttl: float = 3600.0,
     ) -> None:
         self._http = ProviderHttp(AIRHUB, base_url, session=session, timeout=timeout)
         self._username = username
@@ -110,7 +135,13 @@ class AirHubClient:
         self._tokens = TokenStore(cache, credential_key(AIRHUB, identity), self._login)
         # Per-account cache keys that do not reveal the user name.
         self._prefix = f"provider:{AIRHUB}:{hashlib.sha256(identity.encode()).hexdigest()[:16]}"
-        self._index_key = f"{self._prefix}:orders"
+        # The last 300 orders (refreshed after `orders_ttl`) and the older history (rebuilt after
+        # `history_ttl`), each shared by every worker and built by one of them at a time.
+        self._recent = SharedSnapshot(cache, f"{self._prefix}:orders", ttl=max(orders_ttl * 10, 600.0))
+        self._recent_flight = SingleFlight(cache, f"{self._prefix}:orders:refresh", lease=INDEX_WAIT_SECONDS)
+        self._history_ttl = history_ttl
+        self._history = SharedSnapshot(cache, f"{self._prefix}:history", ttl=history_ttl * 4)
+        self._history_flight = SingleFlight(cache, f"{self._prefix}:history:walk", lease=INDEX_WAIT_SECONDS)
 
     # --- auth -------------------------------------------------------------------------------------
 
@@ -163,36 +194,70 @@ class AirHubClient:
 
     def lookup(self, iccid: str, *, reference: str | None = None) -> EsimRecord:
         wanted = normalize_iccid(iccid)
-        order = self._find_order(wanted, reference)
+        activation = self._prefetch_activation(reference, wanted)
+        order, as_of = self._find_order(wanted, reference)
         if order is None:
             logger.info("airhub does not know %s", mask_iccid(wanted), extra={"provider": AIRHUB})
             raise ProviderNotFound(
-                AIRHUB, f"ICCID not among the last 300 orders or the last {self._history_days} days"
+                AIRHUB,
+                f"ICCID not among the last 300 orders or the last {self._history_days} days",
+                as_of=_utc(as_of),
             )
-        activation = self._activation(str(pick(order, "orderId") or ""), wanted)
-        return build_record(order, wanted, activation, self._now())
+        order_id = str(pick(order, "orderId") or "")
+        if activation is not None and activation.order_id == order_id:
+            data = activation.result()
+        else:
+            data = self._activation(order_id, wanted)
+        return replace(build_record(order, wanted, data, self._now()), as_of=_utc(as_of))
 
-    def _find_order(self, wanted: str, reference: str | None) -> dict[str, Any] | None:
+    def _prefetch_activation(self, reference: str | None, iccid: str) -> _Prefetch | None:
+        """With a stored order id, read uncached activation data while the order is being looked up."""
+        order_id, _ = parse_reference(reference)
+        if not order_id or self._cache.get(self._activation_key(order_id)) is not None:
+            return None
+        return _Prefetch(order_id, concurrency.submit("client", self._activation, order_id, iccid))
+
+    def _find_order(self, wanted: str, reference: str | None) -> tuple[dict[str, Any] | None, float]:
+        """The order and when the list it came from was read (epoch seconds)."""
         index, fetched_at = self._recent_index()
         order = index.get(wanted)
         if order is not None:
-            return order
+            return order, fetched_at
         _, day = parse_reference(reference)
         if day is not None:
             order = self._search_around(wanted, day)
-        elif self._now().timestamp() - fetched_at > INDEX_REFRESH_AFTER:
-            order = self._recent_index(refresh=True)[0].get(wanted)
+        elif self._clock() - fetched_at > INDEX_REFRESH_AFTER:
+            index, fetched_at = self._recent_index(max_age=INDEX_REFRESH_AFTER)
+            order = index.get(wanted)
+            if order is not None:
+                return order, fetched_at
         # A stale or wrong reference must not hide the eSIM: fall back to the full history.
-        return order if order is not None else self._search_history(wanted)
+        order = order if order is not None else self._search_history(wanted)
+        return order, self._clock() if order is not None else fetched_at
 
-    def _recent_index(self, *, refresh: bool = False) -> tuple[_Index, float]:
-        cached = None if refresh else self._cache.get(self._index_key)
-        if cached is not None:
-            return cached["orders"], cached["fetched_at"]
+    def _clock(self) -> float:
+        return self._now().timestamp()
+
+    def _recent_index(self, *, max_age: float | None = None) -> tuple[_Index, float]:
+        """The account's last 300 orders by ICCID, no older than `max_age` (default `orders_ttl`)."""
+        oldest = self._clock() - (self._orders_ttl if max_age is None else max_age)
+
+        def fresh() -> tuple[_Index, float] | None:
+            snapshot = self._recent.get()
+            if snapshot is None or snapshot[1]["fetched_at"] < oldest:
+                return None
+            return snapshot[0], snapshot[1]["fetched_at"]
+
+        value = fresh()
+        if value is not None:
+            return value
+        return self._recent_flight.run(self._fetch_recent, ready=fresh, wait=INDEX_WAIT_SECONDS)
+
+    def _fetch_recent(self) -> tuple[_Index, float]:
         # Reference: providers.md §2.2 (GetOrderDetail flag "1" = the account's last 300 orders)
         index = self._fetch_orders({"flag": "1", "fromDate": "", "toDate": ""})
-        fetched_at = self._now().timestamp()
-        self._cache.set(self._index_key, {"orders": index, "fetched_at": fetched_at}, self._orders_ttl)
+        fetched_at = self._clock()
+        self._recent.put(index, {"fetched_at": fetched_at})
         return index, fetched_at
 
     def _fetch_orders(self, selection: dict[str, str]) -> _Index:
@@ -206,26 +271,17 @@ class AirHubClient:
         self._raise_refusal(body, ORDERS_PATH)
         return order_index(order_items(body, ORDERS_PATH))
 
-    def _window_index(self, start: date, end: date, *, cacheable: bool = True) -> tuple[_Index, bool]:
-        """The orders of [start, end] by ICCID, and whether they came from the cache."""
-        key = f"{self._prefix}:window:{start.isoformat()}:{end.isoformat()}"
-        past = cacheable and end < self._now().date()
-        cached = self._cache.get(key) if past else None
-        if cached is not None:
-            return cached, True
+    def _window_index(self, start: date, end: date) -> _Index:
         # Reference: providers.md §2.2 (GetOrderDetail flag "2" = a date range, fromDate/toDate mandatory).
         # Unverified: the date format; YYYY-MM-DD is assumed (no source shows a flag-2 call). A recording
         # settles it: GetOrderDetail flag 2 from a lookup of an ICCID not among the last 300 orders.
-        index = self._fetch_orders({"flag": "2", "fromDate": start.isoformat(), "toDate": end.isoformat()})
-        if past:
-            self._cache.set(key, index, PAST_WINDOW_TTL)
-        return index, False
+        return self._fetch_orders({"flag": "2", "fromDate": start.isoformat(), "toDate": end.isoformat()})
 
     def _search_around(self, wanted: str, day: date) -> dict[str, Any] | None:
         """A fresh (never cached) read of the orders of `day` ± 1: current usage for a known order."""
         slack = timedelta(days=REFERENCE_SLACK_DAYS)
         start, end = day - slack, min(day + slack, self._now().date())
-        return self._window_index(start, end, cacheable=False)[0].get(wanted) if start <= end else None
+        return self._window_index(start, end).get(wanted) if start <= end else None
 
     def _history_windows(self) -> list[tuple[date, date]]:
         """Newest first: [today - window + 1, today], then the window before, back to `history_days`."""
@@ -239,30 +295,107 @@ class AirHubClient:
         return windows
 
     def _search_history(self, wanted: str) -> dict[str, Any] | None:
+        """The current window read now, the older ones from the shared history index (one walk)."""
         windows = self._history_windows()
         if not windows:
             return None
-        settled = gather_settled(*(partial(self._window_index, start, end) for start, end in windows))
-        first_error: BaseException | None = None
-        for (start, end), (result, error) in zip(windows, settled, strict=True):
-            if error is not None:
-                first_error = first_error or error
-            elif wanted in result[0]:
-                logger.info(
-                    "airhub found %s in orders of %s..%s",
-                    mask_iccid(wanted),
-                    start,
-                    end,
-                    extra={"provider": AIRHUB},
-                )
-                order, from_cache = result[0][wanted], result[1]
-                # The window cache only spares repeated misses; a hit needs today's usage.
-                day = parse_datetime(pick(order, "purchaseDate"))
-                fresh = self._search_around(wanted, day.date()) if from_cache and day else None
-                return fresh or order
-        if first_error is not None:
-            raise first_error  # a window we could not read may hold the eSIM: not a "not found"
-        return None
+        current = concurrency.submit("client", self._window_index, *windows[0])
+        try:
+            past, built_at = self._past_orders(windows[1:])
+        finally:
+            recent_orders = current.result()  # always collected; its error outranks a past miss
+        order = recent_orders.get(wanted)
+        if order is not None:
+            return order
+        order = past.get(wanted)
+        if order is None:
+            return None
+        logger.info("airhub found %s in its order history", mask_iccid(wanted), extra={"provider": AIRHUB})
+        if self._clock() - built_at <= INDEX_REFRESH_AFTER:
+            return order  # read just now
+        # An older history index only spares repeated misses; a hit needs today's usage.
+        day = parse_datetime(pick(order, "purchaseDate"))
+        return (self._search_around(wanted, day.date()) if day else None) or order
+
+    # --- history index (orders older than the current window) ------------------------------------------
+
+    def _past_orders(self, windows: list[tuple[date, date]]) -> tuple[_Index, float]:
+        """Every order of the past windows by ICCID (the newest window wins), built once for all workers:
+        which orders a past day holds does not change, so the index lives `history_ttl` seconds and a
+        stale one keeps answering while it is rebuilt in the background."""
+        if not windows:
+            return {}, self._clock()
+        day = self._now().date().isoformat()
+
+        def for_today() -> tuple[_Index, float] | None:
+            snapshot = self._history.get()
+            if snapshot is None or snapshot[1]["day"] != day:
+                return None
+            return snapshot[0], snapshot[1]["built_at"]
+
+        found = for_today()
+        if found is not None:
+            if self._clock() - found[1] >= self._history_ttl:
+                self._rebuild_history_in_background()
+            return found
+        return self._history_flight.run(
+            lambda: self._walk_history(windows), ready=for_today, wait=INDEX_WAIT_SECONDS
+        )
+
+    def _walk_history(self, windows: list[tuple[date, date]]) -> tuple[_Index, float]:
+        started = time.monotonic()
+        outcome = "error"
+        try:
+            parts = gather(*(partial(self._window_index, start, end) for start, end in windows))
+            outcome = "ok"
+        finally:
+            index_walks.emit(
+                IndexWalk(AIRHUB, "order_history", "full", outcome, len(windows), time.monotonic() - started)
+            )
+        merged: _Index = {}
+        for part in reversed(parts):  # oldest first, so the newest window's order wins
+            merged.update(part)
+        built_at = self._clock()
+        self._history.put(merged, {"built_at": built_at, "day": self._now().date().isoformat()})
+        return merged, built_at
+
+    def _rebuild_history_in_background(self) -> None:
+        if not self._history_flight.busy():
+            concurrency.submit("index", self._rebuild_quietly, "order_history", self._rebuild_history)
+
+    def _rebuild_history(self) -> tuple[_Index, float]:
+        windows = self._history_windows()[1:]
+        return self._history_flight.run(
+            lambda: self._walk_history(windows), ready=lambda: None, wait=INDEX_WAIT_SECONDS
+        )
+
+    def _rebuild_quietly(self, name: str, rebuild: Callable[[], Any]) -> None:
+        try:
+            rebuild()
+        except Exception as exc:  # a background refresh: the next lookup or run tries again
+            logger.warning("airhub %s rebuild failed: %s", name, exc, extra={"provider": AIRHUB})
+
+    def rebuild_indexes(self, *, force: bool = False) -> dict[str, Any]:
+        """Refresh the recent-orders index when half its lifetime has passed, and the history index when
+        stale (or both with `force`); called off the request path by `rebuild_provider_indexes`."""
+        recent = self._recent.get()
+        recent_age = self._clock() - recent[1]["fetched_at"] if recent else None
+        refresh_recent = force or recent_age is None or recent_age >= self._orders_ttl / 2
+        if refresh_recent:
+            self._recent_flight.run(self._fetch_recent, ready=lambda: None, wait=INDEX_WAIT_SECONDS)
+        history = self._history.get()
+        day = self._now().date().isoformat()
+        stale = (
+            history is None
+            or history[1]["day"] != day
+            or self._clock() - history[1]["built_at"] >= self._history_ttl
+        )
+        if force or stale:
+            self._rebuild_history()
+        return {
+            "recent_orders": {"rebuilt": refresh_recent, "entries": len((self._recent.get() or ({},))[0])},
+            "order_history": {"rebuilt": force or stale, "entries": len((self._history.get() or ({},))[0])},
+        }
 
     # --- activation data --------------------------------------------------------------------------
 
@@ -270,7 +403,7 @@ class AirHubClient:
         """Activation data, or None: its failure must not fail the lookup (the status is known)."""
         if not order_id:
             return None
-        key = f"{self._prefix}:activation:{order_id}"
+        key = self._activation_key(order_id)
         cached = self._cache.get(key)
         if cached is not None:
             return cached
@@ -289,6 +422,9 @@ class AirHubClient:
             return None
         self._cache.set(key, activation, self._activation_ttl)
         return activation
+
+    def _activation_key(self, order_id: str) -> str:
+        return f"{self._prefix}:activation:{order_id}"
 
     def _fetch_activation(self, order_id: str) -> dict[str, str | None] | None:
         # Reference: providers.md §2.2, §2.3 (GetActivationCode takes order ids, not ICCIDs)
@@ -323,7 +459,7 @@ class AirHubClient:
             # Unverified response shape: without isSuccess we cannot tell whether it was applied.
             # InsertRenew is paid and never recorded: the first real renewal's answer settles it.
             raise ProviderResponseInvalid(AIRHUB, f"{RENEW_PATH} answered without isSuccess; outcome unknown")
-        self._cache.delete(self._index_key)  # validity and data changed: the next lookup reads afresh
+        self._recent.delete()  # validity and data changed: the next lookup reads afresh
         reference = renew_reference(body, order_id, request.order_reference)
         logger.info(
             "airhub renewal placed for %s",

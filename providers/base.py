@@ -105,6 +105,8 @@ class EsimRecord:
     activation_code: str | None = None
     apn: str | None = None
     network: str | None = None
+    # When the provider data was read; None means during this lookup. An index can be older.
+    as_of: datetime | None = None
 
 
 @dataclass(frozen=True)

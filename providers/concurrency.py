@@ -17,7 +17,8 @@ T = TypeVar("T")
 
 _pools: dict[str, ThreadPoolExecutor] = {}
 _pools_lock = threading.Lock()
-_POOL_SIZES = {"fanout": 48, "client": 64}
+# "late": finishing a status merge after its answer went out; "index": index rebuilds off the request path.
+_POOL_SIZES = {"fanout": 48, "client": 64, "late": 4, "index": 2}
 
 
 def pool(name: str) -> ThreadPoolExecutor:
@@ -39,16 +40,10 @@ def submit(name: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> Future
 def gather(*calls: Callable[[], Any], pool_name: str = "client") -> list[Any]:
     """Run the calls concurrently and return their results in order; the first error is raised
     after all have finished (each call carries its own HTTP timeout, so this cannot hang)."""
-    if len(calls) == 1:
-        return [calls[0]()]
-    futures = [submit(pool_name, call) for call in calls]
     results, first_error = [], None
-    for future in futures:
-        try:
-            results.append(future.result())
-        except Exception as exc:  # re-raised below, after every call has settled
-            results.append(None)
-            first_error = first_error or exc
+    for result, error in gather_settled(*calls, pool_name=pool_name):
+        results.append(result)
+        first_error = first_error or error
     if first_error is not None:
         raise first_error
     return results
@@ -57,12 +52,18 @@ def gather(*calls: Callable[[], Any], pool_name: str = "client") -> list[Any]:
 def gather_settled(
     *calls: Callable[[], Any], pool_name: str = "client"
 ) -> list[tuple[Any, BaseException | None]]:
-    """Like gather, but returns (result, error) per call so callers can tolerate partial failure."""
-    futures = [submit(pool_name, call) for call in calls]
-    settled: list[tuple[Any, BaseException | None]] = []
-    for future in futures:
-        try:
-            settled.append((future.result(), None))
-        except Exception as exc:  # handed back to the caller, which decides what is fatal
-            settled.append((None, exc))
-    return settled
+    """Like gather, but returns (result, error) per call so callers can tolerate partial failure.
+
+    The last call runs in the calling thread (which would only wait otherwise): one thread hand-off
+    less per gather."""
+    futures = [submit(pool_name, call) for call in calls[:-1]]
+    last = _settle(calls[-1]) if calls else None
+    settled = [_settle(future.result) for future in futures]
+    return settled if last is None else [*settled, last]
+
+
+def _settle(call: Callable[[], Any]) -> tuple[Any, BaseException | None]:
+    try:
+        return call(), None
+    except Exception as exc:  # handed back to the caller, which decides what is fatal
+        return None, exc

@@ -6,6 +6,8 @@ status fan-out turns them into the per-provider `sources` outcome.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 
 class ProviderError(Exception):
     """A provider call failed. `code` is stable and safe to show; `message` has no secrets."""
@@ -29,9 +31,16 @@ class ProviderError(Exception):
 
 
 class ProviderNotFound(ProviderError):
-    """The provider does not know this ICCID, order or bundle."""
+    """The provider does not know this ICCID, order or bundle.
+
+    `as_of` is when the data that proves it was read (an index may be older than the lookup).
+    """
 
     code = "not_found"
+
+    def __init__(self, provider: str, message: str, *, as_of: datetime | None = None, **kwargs) -> None:
+        super().__init__(provider, message, **kwargs)
+        self.as_of = as_of
 
 
 class ProviderUnavailable(ProviderError):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
@@ -30,6 +29,7 @@ from providers.errors import (
     ProviderTimeout,
     ProviderUnavailable,
 )
+from providers.esimcard_index import CardIndex, ListPage
 from providers.esimcard_parse import (
     build_record,
     catalogue_bundle,
@@ -50,8 +50,6 @@ logger = logging.getLogger(__name__)
 _MAX_PAGES = 10_000
 _CATALOGUE_TYPE = {"package_type": "DATA-ONLY"}
 
-IndexEntry = tuple[str, str | None]  # (eSIM UUID, created_at) per ICCID
-
 
 def _pages_for(meta: object) -> int:
     """The most pages the meta can honestly claim: total / perPage when given, else the sanity cap."""
@@ -62,6 +60,13 @@ def _pages_for(meta: object) -> int:
     if per_page <= 0:
         return _MAX_PAGES
     return min(_MAX_PAGES, max(1, -(-total // per_page)))
+
+
+def _total(meta: object) -> int | None:
+    try:
+        return int(meta["total"])  # type: ignore[index]
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 class ESimCardClient:
@@ -80,24 +85,29 @@ class ESimCardClient:
         timeout: tuple[float, float] = (3.05, 10.0),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         currency: str = "USD",
-        index_ttl: float = 600.0,
-        index_min_refresh: float = 60.0,
+        index_max_age: float = 3600.0,
+        index_head_refresh: float = 5.0,
         page_concurrency: int = 16,
     ) -> None:
         self._http = ProviderHttp(self.name, base_url, session=session, timeout=timeout)
         self._cache = cache
         self._now = now
         self.currency = currency
-        self._index_ttl = index_ttl
-        self._index_min_refresh = index_min_refresh
         self._page_concurrency = max(1, page_concurrency)
         account = email + base_url
         # The password lives only in this closure, never on the instance (no repr or vars() leak).
         self._tokens = TokenStore(
             cache, credential_key(self.name, account), lambda: self._login(email, password)
         )
-        self._index_key = f"provider:{self.name}:index:{hashlib.sha256(account.encode()).hexdigest()[:16]}"
-        self._index_lock = threading.Lock()
+        self.index = CardIndex(
+            cache,
+            f"provider:{self.name}:index:{hashlib.sha256(account.encode()).hexdigest()[:16]}",
+            read_page=self._list_page,
+            walk=lambda first: self._all_pages("my-esims", {}, (first.items, first.last_page)),
+            clock=lambda: self._now().timestamp(),
+            max_age=index_max_age,
+            head_every=index_head_refresh,
+        )
 
     # --- transport ----------------------------------------------------------------------------------
 
@@ -145,7 +155,12 @@ class ESimCardClient:
 
     def _page(self, path: str, params: dict[str, Any], page: int) -> tuple[list[Any], int]:
         """One page of a paginated list and its lastPage (1 when `meta` is missing)."""
-        body = self._call("GET", path, params={**params, "page": page})
+        page_ = self._list_page(page, path, params)
+        return page_.items, page_.last_page
+
+    def _list_page(self, page: int, path: str = "my-esims", params: dict[str, Any] | None = None) -> ListPage:
+        # Reference: providers.md §4.2/§4.3 (GET /my-esims?page=N, paginated envelope)
+        body = self._call("GET", path, params={**(params or {}), "page": page})
         items = body.get("data")
         if not isinstance(items, list):
             raise ProviderResponseInvalid(self.name, f"{path} page {page} has no data list")
@@ -157,7 +172,7 @@ class ESimCardClient:
             last = 1
         if last > _pages_for(meta):
             raise ProviderResponseInvalid(self.name, f"{path} claims {last} pages")
-        return items, last
+        return ListPage(items, last, _total(meta))
 
     def _lane(self, path: str, params: dict[str, Any], pages: list[int]) -> list[tuple[int, list[Any]]]:
         return [(page, self._page(path, params, page)[0]) for page in pages]
@@ -184,7 +199,7 @@ class ESimCardClient:
             if record is not None:
                 return record
             logger.info("esimcard reference for %s is stale; using the eSIM index", mask_iccid(wanted))
-        uuid, created_at = self._index_entry(wanted)
+        uuid, created_at = self.index.entry(wanted)
         data, usage = self._read_esim(wanted, uuid)
         found = sim_iccid(data)
         if found is not None and found != wanted:
@@ -201,13 +216,23 @@ class ESimCardClient:
             return None
         if sim_iccid(data) != iccid:
             return None
-        # The details' sim may lack created_at (not in the spec example); a warm index has it.
-        index = self._cache.get(self._index_key)
-        entry = index["sims"].get(iccid) if index is not None else None
-        created_at = entry[1] if entry is not None and entry[0] == uuid else None
         return build_record(
-            iccid=iccid, uuid=uuid, data=data, usage_data=usage, created_at=created_at, now=self._now()
+            iccid=iccid,
+            uuid=uuid,
+            data=data,
+            usage_data=usage,
+            created_at=self._created_at(iccid, uuid, data),
+            now=self._now(),
         )
+
+    def _created_at(self, iccid: str, uuid: str, data: dict[str, Any]) -> str | None:
+        """The details' sim may lack created_at (not in the spec example); the index has it then."""
+        sim = data.get("sim")
+        if isinstance(sim, dict) and sim.get("created_at"):
+            return None  # build_record reads it from the details
+        snapshot = self.index.cached()
+        entry = snapshot[0].get(iccid) if snapshot is not None else None
+        return entry[1] if entry is not None and entry[0] == uuid else None
 
     def _read_esim(self, iccid: str, uuid: str) -> tuple[dict[str, Any], dict[str, Any] | None]:
         """Details and usage of one eSIM, concurrently. A failed usage read only costs the usage
@@ -229,42 +254,10 @@ class ESimCardClient:
         usage_data = usage.get("data") if usage_error is None else None
         return data_dict(details, "my-esims"), usage_data if isinstance(usage_data, dict) else None
 
-    # --- ICCID -> UUID index ------------------------------------------------------------------------
+    # --- ICCID -> UUID index (providers.esimcard_index) --------------------------------------------
 
-    def _index_entry(self, iccid: str) -> IndexEntry:
-        """The UUID for an ICCID (exact match). On a miss the index is rebuilt only when it is older
-        than `index_min_refresh`, so repeated unknown ICCIDs do not each cost a full list scan."""
-        index = self._cache.get(self._index_key)
-        if index is not None and iccid in index["sims"]:
-            return index["sims"][iccid]
-        if index is not None and not self._index_stale(index):
-            raise ProviderNotFound(self.name, "ICCID not in this eSIMCard account")
-        with self._index_lock:
-            latest = self._cache.get(self._index_key)  # another thread may have rebuilt it meanwhile
-            if latest is None or (iccid not in latest["sims"] and self._index_stale(latest)):
-                latest = self._build_index()
-        entry = latest["sims"].get(iccid)
-        if entry is None:
-            raise ProviderNotFound(self.name, "ICCID not in this eSIMCard account")
-        return entry
-
-    def _index_stale(self, index: dict[str, Any]) -> bool:
-        return self._now().timestamp() - index["built_at"] >= self._index_min_refresh
-
-    def _build_index(self) -> dict[str, Any]:
-        # Reference: providers.md §4.2/§4.3 (GET /my-esims?page=N, paginated envelope)
-        sims: dict[str, IndexEntry] = {}
-        for item in self._all_pages("my-esims", {}):
-            if not isinstance(item, dict) or not item.get("id"):
-                continue
-            iccid = normalize_iccid(item.get("iccid"))
-            if iccid and iccid not in sims:
-                created = item.get("created_at")
-                sims[iccid] = (str(item["id"]), str(created) if created else None)
-        index = {"built_at": self._now().timestamp(), "sims": sims}
-        self._cache.set(self._index_key, index, self._index_ttl)
-        logger.info("esimcard eSIM index rebuilt with %d eSIMs", len(sims), extra={"provider": self.name})
-        return index
+    def rebuild_indexes(self, *, force: bool = False) -> dict[str, Any]:
+        return {"esims": self.index.rebuild(force=force)}
 
     # --- catalogue ----------------------------------------------------------------------------------
 

@@ -3,6 +3,13 @@
 One `requests.Session` per client (keep-alive pooling), an explicit (connect, read) timeout on every
 call, and one mapping from transport failures and status codes to `providers.errors`. Bodies are never
 logged: they can hold activation codes and tokens.
+
+Requests go straight to the session's transport adapter (`adapter.send`), the same call
+`Session.send` makes, without `Session.request`'s per-call merging of cookies, hooks, auth and
+environment settings: that merging cost about a third of a provider call's CPU, and none of it
+applies here — provider APIs authenticate with headers (cookies are neither sent nor kept), nothing
+registers hooks, and the proxy and CA-bundle settings are resolved once per client for its host.
+Mounted adapters (the in-process sandbox) and `responses` in tests see the same prepared requests.
 """
 
 from __future__ import annotations
@@ -11,21 +18,25 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
 
 from providers.errors import (
     ProviderAuthError,
+    ProviderError,
     ProviderNotFound,
     ProviderRejected,
     ProviderResponseInvalid,
     ProviderTimeout,
     ProviderUnavailable,
 )
+from providers.observe import ProviderCall, endpoint_of, provider_calls
 
 logger = logging.getLogger(__name__)
 
@@ -70,8 +81,8 @@ def _retry_after(response: requests.Response) -> float | None:
 def _error_message(response: requests.Response) -> str:
     """The provider's own short message, if it gave one in a JSON body."""
     try:
-        body = response.json()
-    except ValueError:
+        body = json.loads(response.content)
+    except ValueError:  # also UnicodeDecodeError: not JSON
         return f"HTTP {response.status_code}"
     if isinstance(body, dict):
         for key in ("message", "error", "errorMessage", "statusMessage"):
@@ -104,6 +115,15 @@ class ProviderHttp:
         self.session = session or build_session(base_url=base_url)
         self.timeout = timeout
         self._clock = clock
+        # Proxies, CA bundle and client certificate for this host, read once (Session.request re-reads
+        # them, and the environment when trust_env is on, on every call).
+        self._send_options = {
+            key: value
+            for key, value in self.session.merge_environment_settings(
+                self.base_url, {}, False, None, None
+            ).items()
+            if key != "stream"
+        }
 
     def request(
         self,
@@ -118,30 +138,69 @@ class ProviderHttp:
     ) -> HttpResult:
         url = f"{self.base_url}/{path.lstrip('/')}"
         started = self._clock()
+        outcome, status = "ok", None
         try:
-            response = self.session.request(
-                method,
-                url,
-                json=json_body,
-                params=params,
-                headers=headers,
-                timeout=timeout or self.timeout,
-                allow_redirects=False,
+            response = self._send(method, url, path, json_body, params, headers, timeout or self.timeout)
+            status = response.status_code
+            self._raise_for_status(response, path, set(not_found_statuses))
+            return HttpResult(status, self._decode(response, path), dict(response.headers))
+        except ProviderError as exc:
+            outcome = exc.code
+            raise
+        finally:
+            self._observe(method, path, outcome, status, started)
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        path: str,
+        json_body: Any,
+        params: dict[str, Any] | None,
+        headers: dict[str, str] | None,
+        timeout: tuple[float, float],
+    ) -> requests.Response:
+        request = self._prepare(method, url, json_body, params, headers)
+        try:
+            response = self.session.get_adapter(request.url).send(
+                request, stream=False, timeout=timeout, **self._send_options
             )
+            response.content  # noqa: B018  the body is read here, inside the error mapping
         except requests.Timeout as exc:
-            self._log(method, path, "timeout", started)
             raise ProviderTimeout(self.provider, f"no answer from {path} in time") from exc
         except requests.ConnectionError as exc:
-            self._log(method, path, "connection error", started)
             raise ProviderUnavailable(self.provider, f"cannot connect for {path}") from exc
         except requests.RequestException as exc:
-            self._log(method, path, "request error", started)
             raise ProviderUnavailable(
                 self.provider, f"request to {path} failed: {type(exc).__name__}"
             ) from exc
-        self._log(method, path, response.status_code, started)
-        self._raise_for_status(response, path, set(not_found_statuses))
-        return HttpResult(response.status_code, self._decode(response, path), dict(response.headers))
+        return response
+
+    def _prepare(
+        self,
+        method: str,
+        url: str,
+        json_body: Any,
+        params: Mapping[str, Any] | None,
+        headers: Mapping[str, str] | None,
+    ) -> requests.PreparedRequest:
+        """What `PreparedRequest.prepare` builds for our calls: the clients quote their path segments,
+        query values are plain scalars (None dropped, as requests does), bodies are JSON."""
+        request = requests.PreparedRequest()
+        request.method = method
+        query = {key: value for key, value in (params or {}).items() if value is not None}
+        request.url = f"{url}?{urlencode(query, doseq=True)}" if query else url
+        request.headers = CaseInsensitiveDict(self.session.headers)
+        request.headers.update(headers or {})
+        body = None
+        if json_body is not None:
+            body = json.dumps(json_body, allow_nan=False).encode()
+            request.headers.setdefault("Content-Type", "application/json")
+        if body is not None or method not in ("GET", "HEAD"):
+            request.headers["Content-Length"] = str(len(body or b""))
+        request.body = body
+        request.hooks = {"response": []}
+        return request
 
     def _raise_for_status(self, response: requests.Response, path: str, not_found: set[int]) -> None:
         status = response.status_code
@@ -164,23 +223,25 @@ class ProviderHttp:
         if not response.content:
             return None
         try:
-            return response.json()
-        except (ValueError, json.JSONDecodeError) as exc:
+            return json.loads(response.content)  # bytes: UTF-8/16/32 detected as RFC 8259 says
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
             raise ProviderResponseInvalid(
                 self.provider, f"{path} answered HTTP {response.status_code} with a body that is not JSON"
             ) from exc
 
-    def _log(self, method: str, path: str, outcome: object, started: float) -> None:
-        elapsed_ms = (self._clock() - started) * 1000
-        failed = not isinstance(outcome, int) or outcome >= 500
-        level = logging.WARNING if failed else logging.DEBUG if outcome < 400 else logging.INFO
-        logger.log(
-            level,
-            "%s %s %s -> %s in %.0f ms",
-            self.provider,
-            method,
-            path,
-            outcome,
-            elapsed_ms,
-            extra={"provider": self.provider, "elapsed_ms": round(elapsed_ms)},
-        )
+    def _observe(self, method: str, path: str, outcome: str, status: int | None, started: float) -> None:
+        seconds = self._clock() - started
+        failed = status is None or status >= 500 if outcome != "ok" else False
+        level = logging.WARNING if failed else logging.DEBUG if outcome == "ok" else logging.INFO
+        if logger.isEnabledFor(level):
+            logger.log(
+                level,
+                "%s %s %s -> %s in %.0f ms",
+                self.provider,
+                method,
+                path,
+                status if status is not None else outcome,
+                seconds * 1000,
+                extra={"provider": self.provider, "elapsed_ms": round(seconds * 1000)},
+            )
+        provider_calls.emit(ProviderCall(self.provider, method, endpoint_of(path), outcome, status, seconds))

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
 
 from providers.cache import CacheLike
 from providers.errors import ProviderAuthError
+from providers.shared import SingleFlight
 
 logger = logging.getLogger(__name__)
 
@@ -24,7 +24,9 @@ DEFAULT_TOKEN_TTL = 50 * 60  # providers do not document a lifetime; a 401 refre
 # How long other workers wait for a login in progress elsewhere before logging in themselves. A login
 # is one call with the provider timeout; past this, the lock holder is taken to have died.
 LOGIN_LOCK_SECONDS = 15.0
-_LOGIN_POLL_SECONDS = 0.05
+# A process reuses the token it read for this long without asking the cache again. A token another
+# worker replaced meanwhile is refused by the provider (401), which fetches the new one at once.
+LOCAL_TOKEN_SECONDS = 30.0
 
 
 class TokenStore:
@@ -42,49 +44,32 @@ class TokenStore:
         self.key = key
         self._login = login
         self._ttl = ttl
-        self._lock = threading.Lock()
+        # One login at a time for every thread and worker; a login is one call with the provider
+        # timeout, so a lock older than LOGIN_LOCK_SECONDS belongs to a worker that died.
+        self._flight = SingleFlight(cache, f"{key}:login-lock", lease=LOGIN_LOCK_SECONDS)
+        self._local: tuple[Any, float] | None = None  # (token, when this process read it)
 
     def get(self) -> Any:
-        value = self._cache.get(self.key)
-        if value is not None:
-            return value
-        with self._lock:
-            value = self._cache.get(self.key)  # another thread may have logged in meanwhile
-            if value is None:
-                value = self._login_once()
+        local = self._local
+        if local is not None and time.monotonic() - local[1] < LOCAL_TOKEN_SECONDS:
+            return local[0]
+        value = self._cached()
+        if value is None:
+            value = self._flight.run(self._login_and_store, ready=self._cached, wait=2 * LOGIN_LOCK_SECONDS)
+        self._local = (value, time.monotonic())
         return value
 
-    def _login_once(self) -> Any:
-        """Log in, unless another worker is logging in right now: then use its token."""
-        lock_key = f"{self.key}:login-lock"
-        if not self._cache.add(lock_key, 1, LOGIN_LOCK_SECONDS):
-            value = self._wait_for_other_login(lock_key)
-            if value is not None:
-                return value
-        try:
-            # Another worker may have finished its login between our last look and taking the lock.
-            value = self._cache.get(self.key)
-            if value is None:
-                value = self._login()
-                self._cache.set(self.key, value, self._ttl)
-            return value
-        finally:
-            self._cache.delete(lock_key)
+    def _cached(self) -> Any:
+        return self._cache.get(self.key)
 
-    def _wait_for_other_login(self, lock_key: str) -> Any:
-        """The other worker's token, or None when its login ended without one (or took too long)."""
-        deadline = time.monotonic() + LOGIN_LOCK_SECONDS
-        while time.monotonic() < deadline:
-            time.sleep(_LOGIN_POLL_SECONDS)
-            value = self._cache.get(self.key)
-            if value is not None:
-                return value
-            if self._cache.get(lock_key) is None:
-                return None  # it failed: try ourselves (and raise its error if it is ours too)
-        return None
+    def _login_and_store(self) -> Any:
+        value = self._login()
+        self._cache.set(self.key, value, self._ttl)
+        return value
 
     def invalidate(self, rejected: Any) -> None:
         """Forget the token the provider refused, unless another worker already replaced it."""
+        self._local = None
         if self._cache.get(self.key) == rejected:
             self._cache.delete(self.key)
 

@@ -3,6 +3,10 @@
 No login: two static headers (`x-api-key`, `clientSecret`) go on every request, so a 401/403 is final
 (ProviderAuthError, nothing to refresh). TravelRoam is keyed by ICCID, so the ICCID is also the
 record's `reference`. Parsing lives in `providers.travelroam_parse`.
+
+A lookup reads details and applied bundles (status and usage) every time; the network location (where
+the eSIM last attached: the operator and country) changes rarely, so each process re-reads it at most
+every `location_max_age` seconds (0: on every lookup).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from providers.concurrency import gather, gather_settled
 from providers.errors import ProviderNotFound, ProviderResponseInvalid
 from providers.http import DEFAULT_TIMEOUT, ProviderHttp
 from providers.iccid import mask_iccid, normalize_iccid
+from providers.recent import RecentValues
 from providers.status import current_bundle, derive_status
 from providers.travelroam_parse import (
     Details,
@@ -50,6 +55,8 @@ _ICCID_NOT_FOUND = (400, 404)
 # A runaway pageCount must not fan out into thousands of calls; eSIM Go catalogues are a few pages.
 _MAX_CATALOGUE_PAGES = 200
 
+Location = tuple[str | None, str | None]  # (ISO2 country, "<operator> (<country>)")
+
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
@@ -70,6 +77,7 @@ class TravelRoamClient:
         now: Callable[[], datetime] = _utc_now,
         currency: str = "USD",
         catalogue_page_size: int = 100,
+        location_max_age: float = 300.0,
     ) -> None:
         self._http = ProviderHttp(self.name, base_url, session=session, timeout=timeout)
         self._api_key = api_key
@@ -78,6 +86,9 @@ class TravelRoamClient:
         self._now = now
         self.currency = currency.upper()
         self.catalogue_page_size = max(int(catalogue_page_size), 1)
+        self._locations: RecentValues[Location] = RecentValues(
+            max_age=location_max_age, clock=lambda: self._now().timestamp()
+        )
 
     # --- transport ---------------------------------------------------------------------------------
 
@@ -101,15 +112,19 @@ class TravelRoamClient:
     # --- lookup ------------------------------------------------------------------------------------
 
     def lookup(self, iccid: str, reference: str | None = None) -> EsimRecord:
-        """Details, applied bundles and location at once; `reference` is unused (the ICCID is the key)."""
+        """Details, applied bundles and (unless read recently) location at once; `reference` is unused
+        (the ICCID is the key)."""
         iccid = normalize_iccid(iccid)
         body = {"iccid": iccid}
+        known_location = self._locations.get(iccid)
         # Reference: providers.md §3.2 "eSIM details", "Applied bundles", "Location / operator".
-        (details_body, details_error), bundles_settled, location_settled = gather_settled(
+        calls = [
             lambda: self._post("esims/details", body, not_found=_ICCID_NOT_FOUND),
             lambda: self._post("esims/applied/bundles", body),
-            lambda: self._post("esims/location", body),
-        )
+        ]
+        if known_location is None:
+            calls.append(lambda: self._post("esims/location", body))
+        (details_body, details_error), bundles_settled, *location_settled = gather_settled(*calls)
         # The details call alone decides whether the eSIM exists, whatever the other two did.
         if details_error is not None:
             raise details_error
@@ -121,7 +136,7 @@ class TravelRoamClient:
         if details.iccid != iccid:  # exact equality, never a substring (contract: ICCID matching)
             raise ProviderNotFound(self.name, "esims/details answered for another ICCID")
         bundles = self._bundles_or_none(iccid, *bundles_settled)
-        location = self._location(iccid, *location_settled)
+        location = known_location or self._location(iccid, *location_settled[0])
         return self._record(details, bundles, location)
 
     def _bundles_or_none(
@@ -141,7 +156,7 @@ class TravelRoamClient:
         )
         return None
 
-    def _location(self, iccid: str, body: Any, error: BaseException | None) -> tuple[str | None, str | None]:
+    def _location(self, iccid: str, body: Any, error: BaseException | None) -> Location:
         if error is not None:
             # The location is decoration (operator name); the original swallowed it silently.
             logger.info(
@@ -151,13 +166,15 @@ class TravelRoamClient:
                 extra={"provider": self.name},
             )
             return None, None
-        return parse_location(body)
+        location = parse_location(body)
+        self._locations.put(iccid, location)
+        return location
 
     def _record(
         self,
         details: Details,
         bundles: tuple[BundleState, ...] | None,
-        location: tuple[str | None, str | None],
+        location: Location,
     ) -> EsimRecord:
         now = self._now()
         current = current_bundle(bundles or (), now)

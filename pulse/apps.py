@@ -8,9 +8,9 @@ class PulseConfig(AppConfig):
 
     def ready(self) -> None:
         # System checks for `manage.py check --deploy` (docs/reliability.md, docs/background.md).
-        from pulse import checks, checks_background  # noqa: F401
-
-        # Customer e-mails follow committed order transitions (pulse.services.emails).
+        from pulse import checks, checks_background, metrics  # noqa: F401
         from pulse.services import emails, order_state
 
+        # Customer e-mails follow committed order transitions (pulse.services.emails).
         order_state.on_transition(emails.on_order_transition)
+        metrics.install()  # Prometheus counters subscribe to the provider hooks

@@ -32,6 +32,14 @@ class BundleSerializer(UsageSerializer):
 STATUS_CODES = ["pending", "not_active", "active", "depleted", "expired", "revoked", "unknown"]
 
 
+class SourceDetailSerializer(serializers.Serializer):
+    outcome = serializers.CharField(help_text="The same value as in `sources`")
+    as_of = serializers.DateTimeField(
+        allow_null=True, help_text="When the provider data behind the outcome was read; null when none"
+    )
+    age_seconds = serializers.IntegerField(allow_null=True, help_text="Age of that data when answering")
+
+
 class StatusAnswerSerializer(serializers.Serializer):
     iccid = serializers.CharField()
     status = serializers.CharField(
@@ -56,5 +64,9 @@ class StatusAnswerSerializer(serializers.Serializer):
     country_code = serializers.CharField(allow_null=True)
     sources = serializers.DictField(
         child=serializers.CharField(), help_text='"found", "not_found", "error:<code>" or "not_configured"'
+    )
+    source_details = serializers.DictField(
+        child=SourceDetailSerializer(),
+        help_text="Per provider: its `sources` value and how old the data behind it is (docs/status.md)",
     )
     cached = serializers.BooleanField()

@@ -74,6 +74,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "pulse.middleware.RequestIdMiddleware",
+    "pulse.metrics.MetricsMiddleware",
     "pulse.middleware.NulByteGuardMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -196,7 +197,7 @@ if env_bool("SECURE_PROXY_SSL_HEADER", False):
     # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # The health probe of a load balancer speaks plain HTTP inside the network.
-SECURE_REDIRECT_EXEMPT = [r"^api/esim/health/$"]
+SECURE_REDIRECT_EXEMPT = [r"^api/esim/health/$", r"^metrics$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -304,6 +305,10 @@ TRAVELROAM_API_KEY = env_str("TRAVELROAM_API_KEY")
 TRAVELROAM_CLIENT_SECRET = env_str("TRAVELROAM_CLIENT_SECRET")
 # TravelRoam prices its catalogue in the account's currency, which the API does not name.
 TRAVELROAM_ACCOUNT_CURRENCY = env_str("TRAVELROAM_ACCOUNT_CURRENCY", "USD").upper()
+# A TravelRoam eSIM's network location (operator and country where it last attached) changes rarely:
+# each process re-reads it at most this often (seconds; 0 = on every check). Status and usage are
+# always read live.
+TRAVELROAM_LOCATION_MAX_AGE = env_float("TRAVELROAM_LOCATION_MAX_AGE", 300.0)
 
 _ANY_PROVIDER_CREDENTIAL = any(
     (AIRHUB_USERNAME, AIRHUB_PASSWORD, ESIMCARD_EMAIL, ESIMCARD_PASSWORD, TRAVELROAM_API_KEY)
@@ -324,6 +329,13 @@ STATUS_DEADLINE = env_float("STATUS_DEADLINE", 12.0)
 STATUS_CACHE_SECONDS = env_int("STATUS_CACHE_SECONDS", 60)
 # Once one provider has found the eSIM, the others get this long to add what they know.
 STATUS_GRACE_SECONDS = env_float("STATUS_GRACE_SECONDS", 2.0)
+# ...but a provider still searching without a stored reference (usually building a proof of absence,
+# which can take many round trips on a large account) gets only this long; its result is merged into
+# the cached answer when it arrives.
+STATUS_SEARCH_GRACE_SECONDS = env_float("STATUS_SEARCH_GRACE_SECONDS", 0.01)
+# Lifetime of the provider list indexes (eSIMCard ICCID index, AirHub order history): a stale index
+# keeps answering while one worker rebuilds it in the background (or `manage.py rebuild_indexes`).
+PROVIDER_INDEX_MAX_AGE = env_float("PROVIDER_INDEX_MAX_AGE", 3600.0)
 # How long "provider X does not know ICCID Y" is remembered, so checks skip that provider's search.
 STATUS_NOT_FOUND_CACHE_SECONDS = env_int("STATUS_NOT_FOUND_CACHE_SECONDS", 300)
 ICCID_REQUIRE_LUHN = env_bool("ICCID_REQUIRE_LUHN", True)
@@ -331,6 +343,9 @@ ICCID_REQUIRE_LUHN = env_bool("ICCID_REQUIRE_LUHN", True)
 # availability failures, try again after the cooldown.
 PROVIDER_BREAKER_THRESHOLD = env_int("PROVIDER_BREAKER_THRESHOLD", 5)
 PROVIDER_BREAKER_COOLDOWN = env_float("PROVIDER_BREAKER_COOLDOWN", 30.0)
+
+# Bearer token for GET /metrics (Prometheus). With DEBUG=False the endpoint is off without it.
+METRICS_TOKEN = env_str("METRICS_TOKEN")
 
 # ---------------------------------------------------------------------------------------------
 # Payments, pricing, currency

@@ -24,6 +24,9 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
 os.environ.setdefault("PUBLIC_BASE_URL", "https://api.example.test")
 os.environ.setdefault("LOG_FILE", "")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
+# In-process fakes answer within microseconds of each other: a check waits for every one of them, so
+# whole-answer tests are deterministic. Tests of answering without the searching providers set it to 0.
+os.environ.setdefault("STATUS_SEARCH_GRACE_SECONDS", "2")
 # Tests call the API far more often than a person would; throttle tests set their own rates.
 for _scope in ("CHECK", "OPTIONS", "CREATE", "CONFIRM", "CURRENCY"):
     os.environ.setdefault(f"THROTTLE_{_scope}", "100000/min")

@@ -488,23 +488,6 @@ def test_index_is_shared_with_another_client_on_the_same_cache(rsps, cache):
     assert paths(rsps).count("/my-esims") == 3
 
 
-def test_unknown_iccid_twice_within_min_refresh_scans_the_list_once(rsps, cache):
-    clock = [NOW]
-    client = make_client(cache, now=lambda: clock[0], index_min_refresh=60.0)
-    add_login(rsps)
-    add_list(rsps)
-
-    for _ in range(2):
-        with pytest.raises(ProviderNotFound):
-            client.lookup("8900000000000000994")
-    assert paths(rsps).count("/my-esims") == 3
-
-    clock[0] = NOW + timedelta(seconds=61)
-    with pytest.raises(ProviderNotFound):
-        client.lookup("8900000000000000994")
-    assert paths(rsps).count("/my-esims") == 6  # older than index_min_refresh: rebuilt once more
-
-
 def test_a_longer_iccid_containing_the_searched_one_does_not_match(rsps, client):
     add_login(rsps)
     add_list(rsps)  # page 3 lists 89000000000000000301

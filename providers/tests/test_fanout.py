@@ -1,3 +1,6 @@
+import threading
+import time
+
 from providers.base import EsimRecord, StatusCode
 from providers.errors import ProviderNotFound, ProviderRejected, ProviderUnavailable
 from providers.fanout import fan_out
@@ -55,6 +58,57 @@ def test_once_a_provider_found_the_esim_a_slow_one_gets_only_the_grace_period():
         slow.release.set()
     assert outcomes["travelroam"].source == "found"
     assert outcomes["airhub"].source == "error:timeout"
+
+
+def test_a_provider_still_searching_is_pending_and_its_outcome_is_handed_over_after():
+    fast = FakeProvider("travelroam", {ICCID: record("travelroam")})
+    searching = FakeProvider("esimcard")
+    late: list[dict] = []
+    handed_over = threading.Event()
+
+    def on_late(outcomes):
+        late.append(outcomes)
+        handed_over.set()
+
+    started = time.monotonic()
+    try:
+        outcomes = fan_out(
+            {
+                "travelroam": lambda: fast.lookup(ICCID),
+                "esimcard": lambda: searching.block_until_released(ICCID),
+            },
+            deadline=30,
+            grace=30,  # a per-eSIM read would be waited for this long; a search is not
+            searching={"esimcard"},
+            search_grace=0.05,
+            on_late=on_late,
+        )
+        answered_in = time.monotonic() - started
+        assert not handed_over.is_set()  # the search is still running when the answer is ready
+    finally:
+        searching.release.set()
+    assert answered_in < 5
+    assert outcomes["travelroam"].source == "found"
+    assert outcomes["esimcard"].source == "error:pending"
+    assert outcomes["esimcard"].as_of is None
+    assert handed_over.wait(5)
+    assert list(late[0]) == ["esimcard"]
+    assert late[0]["esimcard"].source == "not_found"
+
+
+def test_a_search_is_waited_for_until_the_deadline_when_nobody_found_the_esim():
+    searching = FakeProvider("esimcard")
+    try:
+        outcomes = fan_out(
+            {"esimcard": lambda: searching.block_until_released(ICCID)},
+            deadline=0.2,
+            grace=0.1,
+            searching={"esimcard"},
+            search_grace=0.01,
+        )
+    finally:
+        searching.release.set()
+    assert outcomes["esimcard"].source == "error:timeout"
 
 
 def test_a_crashing_client_does_not_sink_the_others():

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -250,6 +250,54 @@ def test_location_brand_name_is_used_when_network_name_is_absent(client, rsps):
 
     assert record.network == "BeispielFunk (DE)"
     assert record.country_code == "DE"
+
+
+def _paths(rsps) -> list[str]:
+    return sorted(call.request.url.rsplit("/esims/", 1)[1] for call in rsps.calls)
+
+
+def test_the_location_is_read_again_only_after_its_max_age_and_usage_always():
+    clock = [NOW]
+    client = make_client(location_max_age=300, now=lambda: clock[0])
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as rsps:
+        register_lookup(rsps)
+        first = client.lookup(ICCID)
+        assert _paths(rsps) == ["applied/bundles", "details", "location"]
+
+        rsps.calls.reset()
+        clock[0] += timedelta(seconds=299)
+        again = client.lookup(ICCID)
+        assert _paths(rsps) == ["applied/bundles", "details"]  # status and usage: live
+        assert (
+            (again.network, again.country_code)
+            == (first.network, first.country_code)
+            == (
+                "ExampleNet A.S. (TR)",
+                "TR",
+            )
+        )
+
+        rsps.calls.reset()
+        clock[0] += timedelta(seconds=1)
+        client.lookup(ICCID)
+        assert _paths(rsps) == ["applied/bundles", "details", "location"]
+
+
+def test_a_failed_location_read_is_not_remembered(rsps):
+    client = make_client(location_max_age=300)
+    register_lookup(rsps, location=(500, "error_server"))
+    assert client.lookup(ICCID).network is None
+    rsps.calls.reset()
+    client.lookup(ICCID)
+    assert "location" in _paths(rsps)
+
+
+def test_with_location_max_age_0_every_lookup_reads_the_location(rsps):
+    client = make_client(location_max_age=0)
+    register_lookup(rsps)
+    client.lookup(ICCID)
+    client.lookup(ICCID)
+    assert _paths(rsps).count("location") == 2
 
 
 def test_iccid_is_normalised_before_sending(client, rsps):

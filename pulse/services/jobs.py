@@ -4,7 +4,8 @@ The jobs (names as in `settings.SCHEDULED_JOBS`, which also builds Celery beat's
 
 - `reconciler`: one `reconcile_once` pass (leases, abandoned PAID orders, checkouts, refunds);
 - `email_sweep`: customer e-mails the after-commit listener could not send;
-- `esim_index`: the eSIMCard ICCID index, rebuilt before it expires;
+- `esim_index`: the provider list indexes (eSIMCard's ICCID index, AirHub's order lists), rebuilt when
+  absent or stale (`pulse.services.indexes`);
 - `catalog_sync:<provider>`: that provider's bundle catalogue.
 
 `run_job(name)` is the one way to run a job (Celery tasks and the management commands use it): it
@@ -31,7 +32,7 @@ from django.conf import settings
 from django.db.models import Max, Min, Q
 from django.utils import timezone
 
-from providers.base import ESIMCARD
+from pulse.metrics import observe_task_run
 from pulse.models import JobLock, JobRun
 from pulse.services.catalog import Progress, catalog_sync
 from pulse.services.emails import send_due_emails
@@ -84,10 +85,13 @@ def _email_sweep() -> JobOutcome:
 
 
 def _esim_index() -> JobOutcome:
-    from pulse.services.indexes import rebuild_provider_indexes
+    from pulse.services.indexes import rebuild_provider_indexes, report_lines
 
-    counts = rebuild_provider_indexes()
-    return JobOutcome(ok=True, detail=", ".join(f"{name}: {n} eSIMs" for name, n in counts.items()))
+    lines = report_lines(rebuild_provider_indexes())
+    failed = [line for line, ok in lines if not ok]
+    return JobOutcome(
+        ok=not failed, detail="; ".join(line for line, _ in lines)[:500], error="; ".join(failed)
+    )
 
 
 def catalog_sync_job(provider: str, progress: Progress | None = None) -> JobOutcome:
@@ -114,8 +118,8 @@ def applies(name: str) -> bool:
     nor expected by health."""
     if name.startswith(CATALOG_PREFIX):
         return name.removeprefix(CATALOG_PREFIX) in enabled_clients()
-    if name == "esim_index":
-        return ESIMCARD in enabled_clients()
+    if name == "esim_index":  # every provider client that keeps a list index (eSIMCard, AirHub)
+        return any(hasattr(client, "rebuild_indexes") for client in enabled_clients().values())
     return True
 
 
@@ -194,8 +198,9 @@ def record_job_run(
     detail: str = "",
     started_at: datetime | None = None,
 ) -> JobRun:
-    """Store one run of a scheduled job: the single place every run goes through (health, admin and,
-    later, metrics read it)."""
+    """Store one run of a scheduled job: the single place every run goes through (health, admin and
+    the Prometheus task metrics read it)."""
+    observe_task_run(job, "success" if ok else "failure", seconds)
     finished_at = timezone.now()
     run = JobRun.objects.create(
         job=job[:64],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 
 import requests
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 HEALTH_KEY = "provider:health:{name}"
 HEALTH_TTL = 300  # seconds a probe or call outcome stands for the provider's health
 PROBE_LOCK_KEY = "provider:probe-lock:{name}"
+HEALTH_REWRITE_SECONDS = 10.0
+_health_written: dict[str, tuple[bool, float]] = {}  # this process's last mark per provider
 
 _clients: dict[str, ProviderClient] | None = None
 _clients_lock = threading.Lock()
@@ -101,11 +104,12 @@ def _build(
     client_class, required = _CLIENT_CLASSES[name]
     if not all(credentials[field] for field in required):
         return None
-    extra = {"currency": settings.TRAVELROAM_ACCOUNT_CURRENCY} if name == TRAVELROAM else {}
     session = _session(credentials["base_url"])
     if prepare_session is not None:
         prepare_session(session, credentials["base_url"])
-    return client_class(**credentials, cache=client_cache, session=session, timeout=_timeout(), **extra)
+    return client_class(
+        **credentials, cache=client_cache, session=session, timeout=_timeout(), **_options(name)
+    )
 
 
 def build_client(
@@ -115,6 +119,18 @@ def build_client(
     must neither share the workers' tokens and indexes nor count towards their breakers.
     `prepare_session(session, base_url)` may wrap the transport. None when not configured."""
     return _build(name, _credentials()[name], client_cache=client_cache, prepare_session=prepare_session)
+
+
+def _options(name: str) -> dict:
+    """Per-provider client options from settings."""
+    if name == TRAVELROAM:
+        return {
+            "currency": settings.TRAVELROAM_ACCOUNT_CURRENCY,
+            "location_max_age": settings.TRAVELROAM_LOCATION_MAX_AGE,
+        }
+    if name == ESIMCARD:
+        return {"index_max_age": settings.PROVIDER_INDEX_MAX_AGE}
+    return {"history_ttl": settings.PROVIDER_INDEX_MAX_AGE}
 
 
 def enabled_clients() -> dict[str, ProviderClient]:
@@ -158,6 +174,7 @@ def reset_clients() -> None:
     global _clients
     with _clients_lock:
         _clients = None
+    _health_written.clear()
 
 
 @receiver(setting_changed)
@@ -168,9 +185,19 @@ def _settings_changed(*, setting: str, **kwargs) -> None:
 
 
 def record_outcome(name: str, error: Exception | None) -> None:
-    """Remember whether the provider answered sensibly; feeds health without extra calls."""
+    """Remember whether the provider answered sensibly; feeds health without extra calls.
+
+    A process writes the mark when it changes, else at most every HEALTH_REWRITE_SECONDS: a warm
+    check then costs no cache write, and another worker's "unhealthy" stands at most that long
+    after calls succeed again.
+    """
     healthy = error is None or isinstance(error, ProviderNotFound)
+    now = time.monotonic()
+    last = _health_written.get(name)
+    if last is not None and last[0] == healthy and now - last[1] < HEALTH_REWRITE_SECONDS:
+        return
     cache.set(HEALTH_KEY.format(name=name), healthy, HEALTH_TTL)
+    _health_written[name] = (healthy, now)
 
 
 def provider_health(breakers: dict[str, str] | None = None) -> dict[str, object]:

@@ -38,6 +38,10 @@ class SafeCache:
                     self._shared = caches.create_connection(DEFAULT_CACHE_ALIAS)
         return self._shared
 
+    def prepare(self) -> None:
+        """Build the backend and its client objects (importing the Redis client) without a command."""
+        getattr(self._backend, "_cache", None)  # Django's RedisCache builds its client in this property
+
     def reset(self) -> None:
         with self._lock:
             self._shared = None

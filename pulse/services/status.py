@@ -1,34 +1,38 @@
 """The status check: ask every enabled provider at once, merge, cache (docs/status.md).
 
-Flow: cached answer? → known references (KnownEsim) and remembered "not found"s → concurrent lookups
-bounded by STATUS_DEADLINE → remember where the eSIM was found → merge → present → cache.
+Flow: cached answer? → where the eSIM lives (known references, remembered misses) → concurrent lookups
+bounded by STATUS_DEADLINE → remember where the eSIM was found → merge → present → cache; providers
+still searching when the answer is ready finish after it, and their results are merged then.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
+import uuid
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from functools import partial
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import close_old_connections
 from django.utils import timezone
 
-from providers.base import AIRHUB, PROVIDER_NAMES, EsimRecord
+from providers.base import AIRHUB, PROVIDER_NAMES
 from providers.errors import ProviderNotFound
 from providers.fanout import ProviderOutcome, fan_out
 from providers.iccid import IccidError, mask_iccid, validate_iccid
 from providers.merge import merge_records
 from pulse.exceptions import EsimNotFound, InvalidIccid, ProvidersUnavailable
-from pulse.models import KnownEsim
+from pulse.metrics import observe_status_cache
+from pulse.services.esim_routes import Route, load_route, record_outcomes
 from pulse.services.providers import enabled_clients, record_outcome
 from pulse.services.safe_cache import safe_cache as cache
-from pulse.services.status_format import present_status
+from pulse.services.status_format import present_status, with_ages
 
 logger = logging.getLogger(__name__)
 
 STATUS_KEY = "status:v1:{iccid}"
-NOT_FOUND_KEY = "status:notfound:{provider}:{iccid}"
 ALL_DOWN_RETRY_AFTER = 30
 
 
@@ -55,7 +59,11 @@ class StatusResult:
     cached: bool = False
 
     def answer(self) -> dict:
-        return {**self.public, "cached": self.cached}
+        return {
+            **self.public,
+            "source_details": with_ages(self.public["source_details"]),
+            "cached": self.cached,
+        }
 
 
 def clean_iccid(raw: object) -> str:
@@ -68,31 +76,40 @@ def clean_iccid(raw: object) -> str:
 def esim_status_check(*, iccid: str, use_cache: bool = True) -> StatusResult:
     """The unified status of one eSIM. Raises EsimNotFound or ProvidersUnavailable."""
     iccid = clean_iccid(iccid)
-    if use_cache:
+    if use_cache and settings.STATUS_CACHE_SECONDS > 0:
         cached = _cached(iccid)
+        observe_status_cache(hit=cached is not None)
         if cached is not None:
             return cached
-    known = {row.provider: row for row in KnownEsim.objects.filter(iccid=iccid)}
-    outcomes = _ask_providers(iccid, {name: row.reference for name, row in known.items()})
+    route = load_route(iccid)
+    late = _LateMerge(iccid, route)
+    outcomes = _ask_providers(iccid, route, on_late=late.finish)
+    record_outcomes(iccid, route, outcomes)
     found = {name: outcome.record for name, outcome in outcomes.items() if outcome.record is not None}
-    _remember(iccid, outcomes, known)
     if not found:
+        late.cancel()
         raise _nothing_found(iccid, outcomes)
-    merged = merge_records(iccid, found)
-    now = timezone.now()
-    result = StatusResult(public=present_status(merged, outcomes, now=now), renewal=_renewal_facts(merged))
-    _store(iccid, result)
+    result = _result(iccid, outcomes)
+    late.answered(outcomes, _store(iccid, result))
     logger.info(
         "status of %s from %s: %s",
         mask_iccid(iccid),
-        merged.provider,
+        result.renewal.provider,
         result.public["status_code"],
-        extra={"iccid": mask_iccid(iccid), "provider": merged.provider},
+        extra={"iccid": mask_iccid(iccid), "provider": result.renewal.provider},
     )
     return result
 
 
-def _ask_providers(iccid: str, known: dict[str, str]) -> dict[str, ProviderOutcome]:
+def _result(iccid: str, outcomes: dict[str, ProviderOutcome]) -> StatusResult:
+    found = {name: outcome.record for name, outcome in outcomes.items() if outcome.record is not None}
+    merged = merge_records(iccid, found)
+    return StatusResult(
+        public=present_status(merged, outcomes, now=timezone.now()), renewal=_renewal_facts(merged)
+    )
+
+
+def _ask_providers(iccid: str, route: Route, *, on_late) -> dict[str, ProviderOutcome]:
     clients = enabled_clients()
     calls: dict = {}
     skipped = {
@@ -101,52 +118,76 @@ def _ask_providers(iccid: str, known: dict[str, str]) -> dict[str, ProviderOutco
         if name not in clients
     }
     for name, client in clients.items():
-        reference = known.get(name)
-        if reference is None and cache.get(NOT_FOUND_KEY.format(provider=name, iccid=iccid)):
+        reference = route.reference(name)
+        proved = route.missing_since(name) if reference is None else None
+        if proved is not None:
             skipped[name] = ProviderOutcome(
-                name, error=ProviderNotFound(name, "remembered: not at this provider"), skipped="remembered"
+                name,
+                error=ProviderNotFound(name, "remembered: not at this provider"),
+                skipped="remembered",
+                as_of=datetime.fromtimestamp(proved, UTC),
             )
             continue
         calls[name] = partial(client.lookup, iccid, reference=reference)
-    outcomes = fan_out(calls, deadline=settings.STATUS_DEADLINE, grace=settings.STATUS_GRACE_SECONDS)
+    outcomes = fan_out(
+        calls,
+        deadline=settings.STATUS_DEADLINE,
+        grace=settings.STATUS_GRACE_SECONDS,
+        searching={name for name in calls if route.reference(name) is None},
+        search_grace=settings.STATUS_SEARCH_GRACE_SECONDS,
+        on_late=on_late,
+    )
     for name, outcome in outcomes.items():
-        record_outcome(name, outcome.error)
+        if outcome.skipped is None:
+            record_outcome(name, outcome.error)
     outcomes.update(skipped)
     return dict(sorted(outcomes.items()))
 
 
-def _remember(iccid: str, outcomes: dict[str, ProviderOutcome], known: dict[str, KnownEsim]) -> None:
-    """Persist where the eSIM lives; forget stale references; remember definite misses.
+class _LateMerge:
+    """Finishes a check after its answer went out: providers that were still searching (or late) are
+    remembered, and their records merged into the cached answer, so no field a provider holds is lost.
 
-    Writes only what changed, so a warm check of a known eSIM costs no database write.
+    Runs in the "late" pool. It waits until the request thread has stored its answer, and replaces the
+    cached answer only while that answer is still the one stored (a top-up may have dropped it since).
     """
-    for name, outcome in outcomes.items():
-        row = known.get(name)
-        if outcome.record is not None:
-            record = outcome.record
-            if row is None or (row.reference, row.last_status) != (record.reference, record.status.value):
-                _save_known(record)
-        elif outcome.not_found and outcome.skipped is None:
-            cache.set(
-                NOT_FOUND_KEY.format(provider=name, iccid=iccid),
-                True,
-                settings.STATUS_NOT_FOUND_CACHE_SECONDS,
+
+    def __init__(self, iccid: str, route: Route) -> None:
+        self._iccid = iccid
+        self._route = route
+        self._early: dict[str, ProviderOutcome] = {}
+        self._stored: str | None = None
+        self._ready = threading.Event()
+        self._cancelled = False
+
+    def answered(self, outcomes: dict[str, ProviderOutcome], stored: str | None) -> None:
+        self._early, self._stored = outcomes, stored
+        self._ready.set()
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        self._ready.set()
+
+    def finish(self, late: dict[str, ProviderOutcome]) -> None:
+        try:
+            self._ready.wait(settings.STATUS_DEADLINE)
+            if self._cancelled or not self._early:
+                return
+            record_outcomes(self._iccid, self._route, late)
+            outcomes = {**self._early, **late}
+            result = _result(self._iccid, outcomes)
+            if self._stored is not None and _stored_answer_id(self._iccid) == self._stored:
+                _store(self._iccid, result)
+            logger.info(
+                "late answers for %s merged: %s",
+                mask_iccid(self._iccid),
+                ", ".join(f"{name}: {outcome.source}" for name, outcome in late.items()),
+                extra={"iccid": mask_iccid(self._iccid)},
             )
-            if row is not None:
-                row.delete()
-
-
-def _save_known(record: EsimRecord) -> None:
-    values = {
-        "reference": record.reference,
-        "last_status": record.status.value,
-        "plan_name": (record.plan_name or "")[:200],
-    }
-    try:
-        with transaction.atomic():
-            KnownEsim.objects.update_or_create(iccid=record.iccid, provider=record.provider, defaults=values)
-    except IntegrityError:  # a concurrent check inserted it first; its row is as good as ours
-        KnownEsim.objects.filter(iccid=record.iccid, provider=record.provider).update(**values)
+        except Exception:  # nothing to answer any more: log it, never kill the pool thread
+            logger.exception("late merge for %s failed", mask_iccid(self._iccid))
+        finally:
+            close_old_connections()
 
 
 def _nothing_found(iccid: str, outcomes: dict[str, ProviderOutcome]) -> Exception:
@@ -187,11 +228,19 @@ def _renewal_facts(merged) -> RenewalFacts:
     )
 
 
-def _store(iccid: str, result: StatusResult) -> None:
+def _store(iccid: str, result: StatusResult) -> str | None:
+    """Cache the answer; returns its id (None when answers are not cached)."""
     if settings.STATUS_CACHE_SECONDS <= 0:
-        return
-    payload = {"public": result.public, "renewal": asdict(result.renewal)}
+        return None
+    answer_id = uuid.uuid4().hex
+    payload = {"public": result.public, "renewal": asdict(result.renewal), "id": answer_id}
     cache.set(STATUS_KEY.format(iccid=iccid), payload, settings.STATUS_CACHE_SECONDS)
+    return answer_id
+
+
+def _stored_answer_id(iccid: str) -> str | None:
+    payload = cache.get(STATUS_KEY.format(iccid=iccid))
+    return payload.get("id") if isinstance(payload, dict) else None
 
 
 def _cached(iccid: str) -> StatusResult | None:

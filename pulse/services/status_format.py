@@ -8,7 +8,7 @@ stranger download the profile: `activation_code` is the SM-DP+ address only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 
 from providers.base import BundleState, StatusCode, Usage
 from providers.fanout import ProviderOutcome
@@ -100,5 +100,25 @@ def present_status(merged: MergedStatus, outcomes: Mapping[str, ProviderOutcome]
         "expires_at": iso_utc(primary.expires_at),
         "country_code": merged.first("country_code"),
         "sources": {name: outcome.source for name, outcome in outcomes.items()},
+        "source_details": {name: source_detail(outcome) for name, outcome in outcomes.items()},
         "cached": False,
     }
+
+
+def source_detail(outcome: ProviderOutcome) -> dict:
+    """What one provider said and when the data behind it was read (docs/status.md, "Data age")."""
+    return {"outcome": outcome.source, "as_of": iso_utc(outcome.as_of) if outcome.as_of else None}
+
+
+def with_ages(details: Mapping[str, dict], now: datetime | None = None) -> dict[str, dict]:
+    """`source_details` with each source's `age_seconds` at the moment of answering (cached or not)."""
+    now = now or datetime.now(UTC)
+    return {
+        name: {**detail, "age_seconds": _age(detail.get("as_of"), now)} for name, detail in details.items()
+    }
+
+
+def _age(as_of: str | None, now: datetime) -> int | None:
+    if not as_of:
+        return None
+    return max(0, int((now - datetime.fromisoformat(as_of)).total_seconds()))

@@ -61,6 +61,9 @@ def test_seed_esim_whole_answer(fake_providers):
     body = response.json()
     last_updated = body.pop("last_updated")
     assert last_updated.endswith("Z")
+    details = body.pop("source_details")
+    assert {name: d["outcome"] for name, d in details.items()} == body["sources"]
+    assert all(d["as_of"].endswith("Z") and d["age_seconds"] == 0 for d in details.values())
     assert body == {
         "iccid": SEED,
         "status": "Expired",

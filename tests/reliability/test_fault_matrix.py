@@ -79,6 +79,8 @@ EXPECTED_SOURCE: dict[str, dict[str, str]] = {
     },
     "slow": dict.fromkeys(PROVIDERS, "error:timeout"),
 }
+# ...but once the owner answered, a provider still searching (no stored reference) is not waited for.
+PENDING_WHEN_FOUND = {"slow"}
 
 
 SLOW_READ_TIMEOUT = STATUS_DEADLINE + 0.5  # past the deadline, well before the slow reply
@@ -130,7 +132,8 @@ def test_a_faulty_provider_never_holds_or_spoils_the_answer_of_another(provider,
     body = response.json()
     assert seconds < ANSWER_BOUND, f"answered in {seconds:.2f}s"
     assert body["api_provider"] == OWNER_OF[iccid].upper()
-    assert body["sources"] == sources_for(iccid, {provider: EXPECTED_SOURCE[fault][provider]})
+    expected = "error:pending" if fault in PENDING_WHEN_FOUND else EXPECTED_SOURCE[fault][provider]
+    assert body["sources"] == sources_for(iccid, {provider: expected})
     assert body["cached"] is False
 
 
