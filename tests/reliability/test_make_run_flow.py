@@ -8,7 +8,8 @@ Then, as in issue 12's "Done when": a renewal of the demo eSIM is created over t
 sandbox checkout page (its Pay form, posted as the browser posts it); nobody calls confirm-payment, so
 only the embedded worker can fulfil it; the order endpoint is polled until COMPLETED; a separate
 `manage.py check_esim <iccid> --fresh` process then shows the new bundle (one sandbox world).
-The reconciler's runs recorded by beat's schedule show the scheduled side works too.
+The reconciler's runs recorded by beat's schedule show the scheduled side works too, and the metrics the
+worker wrote (PROMETHEUS_MULTIPROC_DIR) count the top-up task and the job runs.
 
 The served app always uses its own SQLite file, whatever DATABASE_URL this pytest run has (`make run`'s
 default; several processes on one SQLite file is what the embedded mode is for), so the test is the same
@@ -35,6 +36,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from prometheus_client import CollectorRegistry
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from pulse.tests.renewal_helpers import FRONTEND_BODY, SEED_BUNDLE, SEED_ICCID
 from tests.reliability import servers
@@ -68,7 +71,7 @@ def kill_groups(pids: set[int]) -> None:
 
 @pytest.fixture
 def make_run(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
-    """(base URL, environment, database file) of a running scripts/run_dev.py."""
+    """(base URL, environment, folder of its files) of a running scripts/run_dev.py."""
     if not Path(servers.PYTHON).with_name("celery").exists():
         pytest.skip("no celery executable beside this Python (run_dev starts the worker with it)")
     port = servers.free_port()
@@ -79,7 +82,11 @@ def make_run(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
         "FRONTEND_URL": f"{base_url}/frontend-stand-in",
         "SCHEDULE_RECONCILER_SECONDS": str(RECONCILER_EVERY),
         "LOG_LEVEL": "INFO",  # the worker's "Task ... succeeded" lines, for the failure message
+        # Every process writes its Prometheus counts here (docs/operations.md, "Metrics"): the test reads
+        # what the worker's pool processes counted.
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
+    (tmp_path / "metrics").mkdir()
     for name in ("REDIS_URL", "CELERY_BROKER_URL"):
         assert name not in env
     migrated = subprocess.run(
@@ -107,7 +114,7 @@ def make_run(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Path]]:
                 time.sleep(0.1)
             assert len(seen) == 2, f"run_dev started {len(seen)} of its 2 children; see {tmp_path}"
             servers.wait_until_ready(f"{base_url}/api/esim/currency/supported/", run_dev, timeout=60)
-            yield base_url, env, tmp_path / "db.sqlite3"
+            yield base_url, env, tmp_path
         finally:
             seen |= children_of(run_dev.pid)
             servers.stop(run_dev, grace=15)  # SIGTERM: run_dev stops its children as on Ctrl-C
@@ -138,6 +145,13 @@ def pay_on_the_checkout_page(checkout_url: str) -> None:
     assert "/renewal/success" in paid.headers["Location"]
 
 
+def task_runs(metrics_dir: Path, job: str, outcome: str) -> float:
+    """esim_task_runs_total{job, outcome} summed over every process that wrote to `metrics_dir`."""
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(metrics_dir))
+    return registry.get_sample_value("esim_task_runs_total", {"job": job, "outcome": outcome}) or 0.0
+
+
 def wait_for(condition, what: str, timeout: float = TIMEOUT):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -149,7 +163,8 @@ def wait_for(condition, what: str, timeout: float = TIMEOUT):
 
 
 def test_make_run_fulfils_a_paid_renewal_in_its_worker_and_runs_scheduled_jobs(make_run):
-    base_url, env, database = make_run
+    base_url, env, files = make_run
+    database = files / "db.sqlite3"
 
     created = requests.post(f"{base_url}/api/esim/renewal/create/", json=FRONTEND_BODY, timeout=TIMEOUT)
     assert created.status_code == 201, created.text
@@ -186,6 +201,11 @@ def test_make_run_fulfils_a_paid_renewal_in_its_worker_and_runs_scheduled_jobs(m
         lambda: len(rows(database, "SELECT 1 FROM pulse_jobrun WHERE job = 'reconciler' AND ok")) >= 2,
         "two successful reconciler runs",
     )
+
+    # The worker's pool process counted its task run (Celery's task signals) and the jobs' runs (record_job_run).
+    wait_for(lambda: task_runs(files / "metrics", "fulfil_order", "success") == 1, "fulfil_order counted")
+    assert task_runs(files / "metrics", "reconciler", "success") >= 2
+    assert task_runs(files / "metrics", "fulfil_order", "failure") == 0
 
     # One sandbox world: another process sees the top-up the worker placed.
     checked = subprocess.run(
