@@ -44,7 +44,8 @@ from tests.reliability import servers
 
 pytestmark = pytest.mark.slow
 
-TIMEOUT = 30
+TIMEOUT = 30  # one HTTP request
+WAIT = 90  # for the worker to start and do something: generous for a loaded 2-CPU CI box (not a timing)
 RECONCILER_EVERY = 2  # seconds: beat sends the reconciler this often
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 
@@ -152,7 +153,7 @@ def task_runs(metrics_dir: Path, job: str, outcome: str) -> float:
     return registry.get_sample_value("esim_task_runs_total", {"job": job, "outcome": outcome}) or 0.0
 
 
-def wait_for(condition, what: str, timeout: float = TIMEOUT):
+def wait_for(condition, what: str, timeout: float = WAIT):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = condition()
