@@ -2,8 +2,10 @@
 
 Counted where things happen: request latency by route (`MetricsMiddleware`), provider calls, lookups
 and index walks (subscribers of the `providers.observe` hooks), status-cache hits and misses, and
-background task runs (`observe_task_run`, for the task runner). Read at scrape time from the shared
-state: circuit-breaker states and renewal orders by state.
+background task runs (`observe_task_run`), each run once: a scheduled job's run by
+`pulse.services.jobs.record_job_run` (from a Celery task or a command), every other Celery task
+(`fulfil_order`) by Celery's task signals here. Read at scrape time from the shared state:
+circuit-breaker states and renewal orders by state.
 
 Several gunicorn workers: set PROMETHEUS_MULTIPROC_DIR (an empty directory, wiped at each start) for
 every process, and run gunicorn with `-c esim_status_checker/gunicorn_conf.py`; each worker then writes
@@ -17,6 +19,7 @@ import logging
 import os
 import time
 
+from celery.signals import task_postrun, task_prerun
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -84,6 +87,9 @@ TASK_SECONDS = Histogram(
 )
 
 _FAILED_OUTCOMES = {"failure", "failed", "error"}
+# Celery's end states of one task run (task_postrun's `state`) as `outcome` labels.
+_TASK_OUTCOMES = {"SUCCESS": "success", "FAILURE": "failure", "RETRY": "retry"}
+_task_started: dict[str, float] = {}  # task id -> perf_counter at task_prerun, in this process
 
 
 def observe_status_cache(*, hit: bool) -> None:
@@ -91,11 +97,38 @@ def observe_status_cache(*, hit: bool) -> None:
 
 
 def observe_task_run(job: str, outcome: str, seconds: float) -> None:
-    """One background task run (`outcome` e.g. "success" / "failure"); for the task runner to call."""
+    """One background task run (`outcome` "success" / "failure", or "retry" for a Celery task that asked
+    to be retried)."""
     TASK_RUNS.labels(job, outcome).inc()
     TASK_SECONDS.labels(job).observe(max(seconds, 0.0))
     if outcome in _FAILED_OUTCOMES:
         TASK_FAILURES.labels(job).inc()
+
+
+def task_job(task_name: str) -> str:
+    """The `job` label of a Celery task: its name without the module ("pulse.tasks.fulfil_order" ->
+    "fulfil_order")."""
+    return task_name.rpartition(".")[2]
+
+
+def _counted_elsewhere(task) -> bool:
+    """Scheduled-job tasks (`records_job_run=True` in pulse/tasks.py) are counted by `record_job_run`,
+    with the job's name and its own outcome (a catalogue sync that failed returns, it does not raise)."""
+    return task is None or bool(getattr(task, "records_job_run", False))
+
+
+def _on_task_prerun(sender=None, task_id=None, task=None, **kwargs) -> None:
+    if not _counted_elsewhere(task):
+        _task_started[task_id] = time.perf_counter()
+
+
+def _on_task_postrun(sender=None, task_id=None, task=None, state=None, **kwargs) -> None:
+    started = _task_started.pop(task_id, None)
+    if started is None or _counted_elsewhere(task):
+        return
+    # No state: an exception left the task (eager mode propagating it, or an error in Celery's tracing).
+    outcome = "failure" if state is None else _TASK_OUTCOMES.get(state, str(state).lower())
+    observe_task_run(task_job(task.name), outcome, time.perf_counter() - started)
 
 
 def observe_request(route: str, method: str, status: int, seconds: float) -> None:
@@ -122,13 +155,16 @@ _installed = False
 
 
 def install() -> None:
-    """Subscribe to the provider hooks, once per process (called from PulseConfig.ready)."""
+    """Subscribe to the provider hooks and Celery's task signals, once per process (called from
+    PulseConfig.ready, so in web processes, commands and Celery workers alike)."""
     global _installed
     if _installed:
         return
     observe.provider_calls.subscribe(_on_provider_call)
     observe.lookups.subscribe(_on_lookup)
     observe.index_walks.subscribe(_on_index_walk)
+    task_prerun.connect(_on_task_prerun, weak=False, dispatch_uid="esim-metrics-task-prerun")
+    task_postrun.connect(_on_task_postrun, weak=False, dispatch_uid="esim-metrics-task-postrun")
     if not _multiprocess():
         REGISTRY.register(_SHARED_STATE)
     _installed = True

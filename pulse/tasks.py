@@ -4,6 +4,10 @@ Every task is safe to run twice, which Celery's at-least-once delivery (acks lat
 a worker dies) requires: `fulfil_order` claims the order with the compare-and-set PAID -> FULFILLING,
 so a second delivery or a second worker finds it claimed and does nothing; scheduled jobs hold a
 lease (`pulse.services.jobs.job_lease`) and their work is itself idempotent.
+
+Metrics (`esim_task_runs_total` and co., pulse/metrics.py): a task marked `records_job_run=True` runs a
+scheduled job, whose run `record_job_run` counts under the job's name; every other task is counted by
+Celery's task signals under its own short name (`fulfil_order`), so no run is counted twice.
 """
 
 from __future__ import annotations
@@ -43,21 +47,21 @@ def _run(name: str) -> str:
     return "skipped" if outcome is None else ("ok" if outcome.ok else "failed")
 
 
-@shared_task(name="pulse.tasks.reconcile")
+@shared_task(name="pulse.tasks.reconcile", records_job_run=True)
 def reconcile() -> str:
     return _run("reconciler")
 
 
-@shared_task(name="pulse.tasks.send_due_emails")
+@shared_task(name="pulse.tasks.send_due_emails", records_job_run=True)
 def send_due_emails() -> str:
     return _run("email_sweep")
 
 
-@shared_task(name="pulse.tasks.rebuild_esim_index")
+@shared_task(name="pulse.tasks.rebuild_esim_index", records_job_run=True)
 def rebuild_esim_index() -> str:
     return _run("esim_index")
 
 
-@shared_task(name="pulse.tasks.sync_catalogue")
+@shared_task(name="pulse.tasks.sync_catalogue", records_job_run=True)
 def sync_catalogue(provider: str) -> str:
     return _run(f"{jobs.CATALOG_PREFIX}{provider}")

@@ -6,13 +6,14 @@ import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from unittest.mock import Mock
 
 import pytest
 import requests
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from pulse import metrics
+from pulse import metrics, tasks
 from pulse.models import OrderStatus, RenewalOrder
 from pulse.services import jobs
 from pulse.tests.staff_helpers import paid_order, sandbox_world_fixture, set_status  # noqa: F401
@@ -134,6 +135,32 @@ def test_every_recorded_job_run_is_counted(settings):
     assert grew("esim_task_runs_total", job="email_sweep", outcome="success") == 1
     assert grew("esim_task_runs_total", job="esim_index", outcome="failure") == 1
     assert grew("esim_task_failures_total", job="esim_index") == 1
+
+
+def test_every_fulfil_order_task_run_is_counted_by_outcome(settings, sandbox_world, monkeypatch):
+    """Celery's task signals count the top-up task (eager here, as in a worker); scheduled-job tasks
+    are counted once, by record_job_run, under the job's name."""
+    settings.METRICS_TOKEN = TOKEN
+    before = scrape().content.decode()
+    completed = paid_order(sandbox_world)  # the webhook hands the top-up to fulfil_order
+    again = set_status(paid_order(sandbox_world), "PAID")
+    monkeypatch.setattr(tasks.fulfilment, "fulfil", Mock(side_effect=RuntimeError("database went away")))
+    with pytest.raises(RuntimeError):
+        tasks.fulfil_order.delay(again.pk)  # eager mode hands the error to the caller
+    failed = tasks.fulfil_order.apply(args=[again.pk], throw=False)  # as a worker ends it: FAILURE
+    tasks.reconcile.delay()
+    after = scrape().content.decode()
+
+    def grew(name, **labels):
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert (completed.status, again.status, failed.state) == ("COMPLETED", "PAID", "FAILURE")
+    assert grew("esim_task_runs_total", job="fulfil_order", outcome="success") == 2
+    assert grew("esim_task_runs_total", job="fulfil_order", outcome="failure") == 2
+    assert grew("esim_task_failures_total", job="fulfil_order") == 2
+    assert grew("esim_task_duration_seconds_count", job="fulfil_order") == 4
+    assert grew("esim_task_runs_total", job="reconciler", outcome="success") == 1
+    assert grew("esim_task_duration_seconds_count", job="reconcile") == 0  # not counted twice
 
 
 def test_orders_by_state_are_read_at_scrape_time(settings, sandbox_world):

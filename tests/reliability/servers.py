@@ -55,6 +55,21 @@ def base_environment() -> dict[str, str]:
     return env
 
 
+def development_environment(tmp_path: Path) -> dict[str, str]:
+    """What `make run` gives the app from a fresh .env.example (DEBUG on, sandbox providers and payments,
+    no credentials, no Redis), on files of the caller's own in `tmp_path`."""
+    return {
+        **base_environment(),
+        "DJANGO_SETTINGS_MODULE": "esim_status_checker.settings.base",
+        "ESIM_READ_DOTENV": "false",
+        "DEBUG": "true",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "ESIM_SANDBOX_STATE": str(tmp_path / "sandbox-world.sqlite3"),
+        "LOG_FILE": "",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
 def unavailable(reason: str) -> None:
     """Skip the test, or fail it when MULTI_WORKER_REQUIRED=1 (the PostgreSQL pass of .ci/run must not
     pass by skipping)."""

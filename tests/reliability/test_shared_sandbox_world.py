@@ -70,24 +70,10 @@ class App:
         return requests.post(f"{self.base_url}{path}", json=body, timeout=TIMEOUT)
 
 
-def development_environment(tmp_path: Path) -> dict[str, str]:
-    """What `make run` gives the app from a fresh .env.example, on files of this test's own."""
-    return {
-        **servers.base_environment(),
-        "DJANGO_SETTINGS_MODULE": "esim_status_checker.settings.base",
-        "ESIM_READ_DOTENV": "false",
-        "DEBUG": "true",
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        "ESIM_SANDBOX_STATE": str(tmp_path / "sandbox-world.sqlite3"),
-        "LOG_FILE": "",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
 @pytest.fixture(scope="module")
 def app(tmp_path_factory) -> Iterator[App]:
     tmp_path = tmp_path_factory.mktemp("shared_world")
-    env = development_environment(tmp_path)
+    env = servers.development_environment(tmp_path)
     port = servers.free_port()
     base_url = f"http://127.0.0.1:{port}"
     env["FRONTEND_URL"] = f"{base_url}/frontend-stand-in"  # the redirect after Pay lands on our 404 page
