@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 
 import pytest
 from django.core import mail
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
 from providers.sandbox import DEMO_ICCIDS, reset_default_world
 from pulse.models import AlertSubscription
 from pulse.services.alert_scan import scan_alerts
-from django.core.cache import cache
 
 SUBSCRIBE = "/api/esim/alerts/"
 PORTUGAL = DEMO_ICCIDS["travelroam_85pct_portugal"]  # 85 % of 3 GB used, 10 days left

@@ -78,7 +78,9 @@ def test_the_confirmation_e_mail_links_to_public_base_url_never_to_the_request_h
     assert confirm.startswith("https://api.example.test/api/esim/alerts/confirm/")
     assert "localhost" not in message.body
     html = message.alternatives[0][0]
-    assert confirm in html and "894400*********1009" in html and PORTUGAL not in html
+    assert confirm in html
+    assert "894400*********1009" in html
+    assert PORTUGAL not in html
 
 
 @pytest.mark.parametrize(
@@ -96,7 +98,8 @@ def test_invalid_input_is_refused_and_nothing_is_sent(body, code):
     response = subscribe(**body)
     assert response.status_code == 400
     assert response.json()["code"] == code
-    assert mail.outbox == [] and not AlertSubscription.objects.exists()
+    assert mail.outbox == []
+    assert not AlertSubscription.objects.exists()
 
 
 def test_subscriptions_are_throttled_per_address_across_client_ips(settings):
@@ -124,10 +127,12 @@ def test_confirm_page_turns_alerts_on_once_and_answers_json_when_asked():
     subscribe()
     path = path_of(links(mail.outbox[0], "confirm")[0])
     page = APIClient().get(path)
-    assert page.status_code == 200 and page["Content-Type"].startswith("text/html")
+    assert page.status_code == 200
+    assert page["Content-Type"].startswith("text/html")
     assert "Alerts confirmed" in page.content.decode()
     subscription = AlertSubscription.objects.get()
-    assert subscription.confirmed and subscription.next_scan_at <= timezone.now()
+    assert subscription.confirmed
+    assert subscription.next_scan_at <= timezone.now()
     again = APIClient().get(path, HTTP_ACCEPT="application/json")
     assert again.json() == {
         "status": "already_confirmed",
@@ -140,12 +145,15 @@ def test_a_tampered_link_is_refused_and_an_old_confirm_link_has_expired():
     subscribe()
     path = path_of(links(mail.outbox[0], "confirm")[0])
     tampered = APIClient().get(path[:-3] + "x/", HTTP_ACCEPT="application/json")
-    assert tampered.status_code == 404 and tampered.json()["code"] == "alert_link_invalid"
+    assert tampered.status_code == 404
+    assert tampered.json()["code"] == "alert_link_invalid"
     with time_machine.travel(timezone.now() + timedelta(hours=49)):
         late = APIClient().get(path, HTTP_ACCEPT="application/json")
         late_page = APIClient().get(path)
-    assert late.status_code == 410 and late.json()["code"] == "alert_link_expired"
-    assert late_page.status_code == 410 and "expired" in late_page.content.decode()
+    assert late.status_code == 410
+    assert late.json()["code"] == "alert_link_expired"
+    assert late_page.status_code == 410
+    assert "expired" in late_page.content.decode()
     assert not AlertSubscription.objects.get().confirmed
 
 
@@ -203,7 +211,8 @@ def test_thresholds_crossed_together_make_one_e_mail_led_by_the_most_severe():
 def test_only_the_thresholds_asked_for_are_sent():
     subscription = confirmed_subscription(GERMANY, thresholds=["expiry_72h", "expired"])
     scan_alerts()
-    assert alert_emails() == [] and thresholds_sent(subscription) == []
+    assert alert_emails() == []
+    assert thresholds_sent(subscription) == []
 
 
 def test_a_renewal_a_new_bundle_re_arms_the_thresholds():
@@ -223,7 +232,8 @@ def test_an_e_mail_that_fails_is_sent_on_a_later_pass(monkeypatch):
     assert not AlertSent.objects.exists()
     monkeypatch.undo()
     scan_later(2)
-    assert len(alert_emails()) == 1 and thresholds_sent(subscription) == ["data_80"]
+    assert len(alert_emails()) == 1
+    assert thresholds_sent(subscription) == ["data_80"]
 
 
 # --- the unsubscribe link ------------------------------------------------------------------------------
@@ -239,7 +249,8 @@ def test_unsubscribe_from_the_e_mails_link_deletes_the_address_and_stops_alerts(
     assert unsubscribe in message.alternatives[0][0]
 
     page = APIClient().get(path_of(unsubscribe))
-    assert page.status_code == 200 and "Unsubscribed" in page.content.decode()
+    assert page.status_code == 200
+    assert "Unsubscribed" in page.content.decode()
     subscription.refresh_from_db()
     assert (subscription.email, subscription.end_reason) == ("", "unsubscribed")
     assert subscription.ended_at is not None
@@ -260,9 +271,11 @@ def test_one_click_unsubscribe_by_post_as_mail_programs_do():
         content_type="application/x-www-form-urlencoded",
         HTTP_ACCEPT="application/json",
     )
-    assert response.status_code == 200 and response.json()["status"] == "unsubscribed"
+    assert response.status_code == 200
+    assert response.json()["status"] == "unsubscribed"
     subscription.refresh_from_db()
-    assert subscription.email == "" and subscription.ended_at is not None
+    assert subscription.email == ""
+    assert subscription.ended_at is not None
 
 
 # --- privacy and lifetime --------------------------------------------------------------------------------
@@ -274,14 +287,16 @@ def test_pending_subscriptions_and_their_addresses_go_after_48_hours():
     scan_alerts(now=timezone.now() + timedelta(hours=47))
     assert AlertSubscription.objects.exists()
     summary = scan_alerts(now=timezone.now() + timedelta(hours=49))
-    assert summary.pending_deleted == 1 and not AlertSubscription.objects.exists()
+    assert summary.pending_deleted == 1
+    assert not AlertSubscription.objects.exists()
 
 
 def test_a_revoked_esim_ends_the_subscription_after_7_days():
     subscription = confirmed_subscription(REVOKED)
     scan_alerts()
     subscription.refresh_from_db()
-    assert subscription.last_status == "revoked" and subscription.gone_since is not None
+    assert subscription.last_status == "revoked"
+    assert subscription.gone_since is not None
     assert alert_emails() == []
     scan_later(24 * 7 + 2)
     subscription.refresh_from_db()
@@ -305,7 +320,9 @@ def test_iccids_are_masked_in_the_logs(caplog):
     scan_alerts()
     assert alert_emails()
     text = "\n".join(record.getMessage() for record in caplog.records)
-    assert "894400*********1009" in text and PORTUGAL not in text and EMAIL not in text
+    assert "894400*********1009" in text
+    assert PORTUGAL not in text
+    assert EMAIL not in text
 
 
 # --- scheduling ------------------------------------------------------------------------------------------
