@@ -96,7 +96,9 @@ def scan_alerts(*, now: datetime | None = None) -> ScanSummary:
         )
         progressed = False
         for pk, due_at in due:
-            if summary.budget_exhausted or summary.lookups >= budget:
+            if summary.lookups >= budget:  # a pass makes at most the budget's lookups
+                summary.budget_exhausted = True
+            if summary.budget_exhausted:
                 break
             progressed |= _look_at(pk, due_at, now, summary)
         if not progressed:  # nothing due, or every one claimed by another scanner
