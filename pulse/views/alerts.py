@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.renderers import JSONRenderer, TemplateHTMLRenderer
 from rest_framework.response import Response
@@ -108,6 +108,20 @@ class AlertPageRenderer(TemplateHTMLRenderer):
         return self.resolve_template([self.template_name])
 
 
+TOKEN_PARAMETER = OpenApiParameter(
+    "token",
+    OpenApiTypes.STR,
+    OpenApiParameter.PATH,
+    description="The signed token from the e-mail's link (django.core.signing; unguessable).",
+    pattern=r"^[A-Za-z0-9_:.-]{1,1000}$",
+    examples=[
+        OpenApiExample(
+            "A link from an e-mail (this one is not signed by your server)",
+            value=".eJyrVipWsjLUUcpTslIyNDA0MjIwMDA1VKoFAEyfBWY:1vRgNa:Zm9yZ2VkLXNpZ25hdHVyZS1leGFtcGxl",
+        )
+    ],
+)
+NO_FORMAT = OpenApiParameter("format", exclude=True)  # the Accept header chooses HTML or JSON
 _PAGE_RESPONSES = {
     (200, "text/html"): OpenApiResponse(OpenApiTypes.STR, description="A small page for a person"),
     (200, "application/json"): AlertLinkSerializer,
@@ -140,11 +154,12 @@ class AlertConfirmApi(_AlertLinkApi):
     """The link of the confirmation e-mail (valid 48 hours): alerts start."""
 
     @extend_schema(
+        parameters=[TOKEN_PARAMETER, NO_FORMAT],
         responses={
             **_PAGE_RESPONSES,
             (410, "text/html"): OpenApiTypes.STR,
             (410, "application/json"): ErrorSerializer,
-        }
+        },
     )
     def get(self, request, token: str):
         return self.answer(
@@ -162,11 +177,11 @@ class AlertUnsubscribeApi(_AlertLinkApi):
 
     parser_classes: list = []  # the one-click POST body (List-Unsubscribe=One-Click) is not read
 
-    @extend_schema(responses=_PAGE_RESPONSES)
+    @extend_schema(parameters=[TOKEN_PARAMETER, NO_FORMAT], responses=_PAGE_RESPONSES)
     def get(self, request, token: str):
         return self._unsubscribe(token)
 
-    @extend_schema(request=None, responses=_PAGE_RESPONSES)
+    @extend_schema(parameters=[TOKEN_PARAMETER, NO_FORMAT], request=None, responses=_PAGE_RESPONSES)
     def post(self, request, token: str):
         return self._unsubscribe(token)
 
