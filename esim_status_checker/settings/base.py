@@ -228,7 +228,7 @@ AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 # Frontend and CORS
 # ---------------------------------------------------------------------------------------------
 FRONTEND_URL = env_str("FRONTEND_URL", "http://localhost:3000").rstrip("/")
-# Where this API's own pages live (the sandbox checkout page), e.g. https://api.example.com. Every
+# Where this API's own pages live (the sandbox checkout page, the alert pages), e.g. https://api.example.com. Every
 # URL the service hands out is built from this or FRONTEND_URL, never from the request's Host header.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000" if DEBUG else "").rstrip("/")
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "http://localhost:3000")
