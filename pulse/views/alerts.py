@@ -57,6 +57,7 @@ class AlertSubscribeApi(APIView):
             child=serializers.ChoiceField(choices=[code.value for code in SEVERITY]),
             required=False,
             allow_empty=False,
+            min_length=1,  # published as minItems (allow_empty alone is not in the schema)
             max_length=len(SEVERITY),
             help_text="Which alerts (default: all).",
         )
