@@ -52,6 +52,7 @@ def test_confirm_then_unsubscribe_pages(page: Page, site: str, world, settings):
 def test_a_changed_link_shows_a_page_that_says_so(page: Page, site: str, world):
     api_post(site, "/api/esim/alerts/", {"iccid": PORTUGAL, "email": EMAIL})
     response = page.goto(link(site, "confirm")[:-4] + "xx/")
-    assert response is not None and response.status == 404
+    assert response is not None
+    assert response.status == 404
     expect(page.get_by_test_id("title")).to_have_text("This link is not valid (any more).")
     assert not AlertSubscription.objects.get().confirmed
