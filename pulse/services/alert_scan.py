@@ -23,6 +23,7 @@ from django.utils import timezone
 from providers.base import StatusCode
 from providers.iccid import mask_iccid
 from pulse.exceptions import EsimNotFound, ProvidersUnavailable
+from pulse.metrics import observe_alert_email, observe_alert_lookup
 from pulse.models import AlertBudgetMinute, AlertSent, AlertSubscription
 from pulse.models.alerts import SEVERITY, EndReason, Threshold
 from pulse.services.alert_emails import AlertFacts, send_alert
@@ -64,6 +65,8 @@ class ScanSummary:
             text += f", {self.unavailable} unavailable"
         if self.budget_exhausted:
             text += "; provider budget used up, the rest waits for the next pass"
+        if self.errors:
+            text += f"; {len(self.errors)} failed: {', '.join(self.errors[:5])}"
         return text
 
 
@@ -100,7 +103,7 @@ def scan_alerts(*, now: datetime | None = None) -> ScanSummary:
                 summary.budget_exhausted = True
             if summary.budget_exhausted:
                 break
-            progressed |= _look_at(pk, due_at, now, summary)
+            progressed |= _look_at_safely(pk, due_at, now, summary)
         if not progressed:  # nothing due, or every one claimed by another scanner
             break
     return summary
@@ -121,6 +124,17 @@ def _tidy(now: datetime, summary: ScanSummary) -> None:
     AlertBudgetMinute.objects.filter(minute__lt=now - timedelta(days=1)).delete()
 
 
+def _look_at_safely(pk: int, due_at: datetime, now: datetime, summary: ScanSummary) -> bool:
+    """One subscription's crash (a bug) is logged and counted; the pass goes on with the others, and
+    the crashed one is looked at again when its claim runs out."""
+    try:
+        return _look_at(pk, due_at, now, summary)
+    except Exception as exc:
+        logger.exception("alert subscription %s: the look failed", pk)
+        summary.errors.append(f"subscription {pk}: {type(exc).__name__}")
+        return True
+
+
 def _look_at(pk: int, due_at: datetime, now: datetime, summary: ScanSummary) -> bool:
     """Claim, check and alert one subscription. False when another scanner had claimed it."""
     claimed_until = now + CLAIM
@@ -130,8 +144,10 @@ def _look_at(pk: int, due_at: datetime, now: datetime, summary: ScanSummary) -> 
     result = cached_status(subscription.iccid)
     if result is not None:
         summary.from_cache += 1
+        observe_alert_lookup("cache")
     elif take_lookup(now):
         summary.lookups += 1
+        observe_alert_lookup("provider")
     else:
         # No token left this minute: give the subscription back, first in line for the next pass.
         AlertSubscription.objects.filter(pk=pk, next_scan_at=claimed_until).update(next_scan_at=due_at)
@@ -298,6 +314,7 @@ def alert_if_crossed(
         AlertSent.objects.filter(pk__in=rows).delete()  # the next look tries again
         return 0
     AlertSent.objects.filter(pk__in=rows).update(sent_at=timezone.now())
+    observe_alert_email(new[0])
     AlertSubscription.objects.filter(pk=subscription.pk).update(last_alert_at=now)
     logger.info(
         "alert subscription %s (%s): %s",

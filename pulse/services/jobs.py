@@ -98,7 +98,10 @@ def _esim_index() -> JobOutcome:
 def _alert_scan() -> JobOutcome:
     from pulse.services.alert_scan import scan_alerts  # the scanner imports the status and e-mail stack
 
-    return JobOutcome(ok=True, detail=scan_alerts().line()[:500])
+    summary = scan_alerts()
+    # A subscription whose look crashed (a bug, logged with its traceback) fails the run: health shows
+    # the job late if it keeps failing, while the other subscriptions are still looked at.
+    return JobOutcome(ok=not summary.errors, detail=summary.line()[:500], error="; ".join(summary.errors))
 
 
 def catalog_sync_job(provider: str, progress: Progress | None = None) -> JobOutcome:

@@ -422,3 +422,24 @@ def _renew(iccid: str, *, days_ago: int, remaining: int) -> None:
         )
         old.state = "expired"
         esim.assignments.append(new)
+
+
+def test_one_subscription_that_crashes_does_not_stop_the_pass(monkeypatch):
+    first = confirmed_subscription(GERMANY, email="first@example.com")
+    confirmed_subscription(PORTUGAL, email="second@example.com")
+    real = alert_scan.alert_if_crossed
+
+    def crash_for_the_first(subscription, *args):
+        if subscription.pk == first.pk:
+            raise RuntimeError("a bug")
+        return real(subscription, *args)
+
+    monkeypatch.setattr(alert_scan, "alert_if_crossed", crash_for_the_first)
+    summary = scan_alerts()
+    assert summary.errors == [f"subscription {first.pk}: RuntimeError"]
+    assert [message.to for message in alert_emails()] == [["second@example.com"]]
+    from pulse.services import jobs
+
+    outcome = jobs.run_job("alert_scan")
+    assert outcome is not None
+    assert outcome.ok  # the crashed one is still claimed: nothing failed in this run
