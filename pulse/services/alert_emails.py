@@ -94,6 +94,10 @@ def _message(template: str, subject: str, to: str, context: dict) -> EmailMultiA
 
 
 def _send(message: EmailMultiAlternatives, subscription: AlertSubscription, what: str) -> bool:
+    if not settings.PUBLIC_BASE_URL:
+        # Its confirm or unsubscribe link would have no address (deploy check pulse.W005 says so).
+        logger.error("alert e-mails need PUBLIC_BASE_URL; %s e-mail not sent", what)
+        return False
     try:
         message.send(fail_silently=False)
     except Exception as exc:  # any backend failure: reported, never raised into the scan

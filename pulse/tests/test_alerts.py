@@ -443,3 +443,14 @@ def test_one_subscription_that_crashes_does_not_stop_the_pass(monkeypatch):
     outcome = jobs.run_job("alert_scan")
     assert outcome is not None
     assert outcome.ok  # the crashed one is still claimed: nothing failed in this run
+
+
+def test_no_alert_e_mail_goes_out_without_public_base_url_and_it_is_retried(settings):
+    subscription = confirmed_subscription()
+    settings.PUBLIC_BASE_URL = ""
+    scan_alerts()
+    assert alert_emails() == []
+    assert not AlertSent.objects.exists()
+    settings.PUBLIC_BASE_URL = "https://api.example.test"
+    scan_later(2)
+    assert thresholds_sent(subscription) == ["data_80"]
