@@ -454,3 +454,19 @@ def test_no_alert_e_mail_goes_out_without_public_base_url_and_it_is_retried(sett
     settings.PUBLIC_BASE_URL = "https://api.example.test"
     scan_later(2)
     assert thresholds_sent(subscription) == ["data_80"]
+
+
+def test_provider_text_is_escaped_in_the_html_e_mail_and_kept_out_of_the_subject():
+    from providers.sandbox import get_default_world
+
+    world = get_default_world()
+    with world.edit():
+        (assignment,) = world.data.tr_esims[PORTUGAL].assignments
+        assignment.description = 'Portugal <script>alert("x")</script>'
+    confirmed_subscription()
+    scan_alerts()
+    (message,) = alert_emails()
+    html = message.alternatives[0][0]
+    assert "<script>" not in html
+    assert "Portugal &lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    assert "script" not in message.subject
