@@ -172,7 +172,7 @@ def _look_at(pk: int, due_at: datetime, now: datetime, summary: ScanSummary) -> 
     if sent:
         summary.alerts += sent
         summary.emails += 1
-    _reschedule(subscription, now, next_delay(reading, now), status=reading.status_code, gone=False)
+    _reschedule(subscription, now, next_delay(reading, now), status=reading.status_code, clear_gone=True)
     return True
 
 
@@ -182,10 +182,10 @@ def _record_gone(subscription: AlertSubscription, status: str, now: datetime) ->
 
 
 def _reschedule(
-    subscription: AlertSubscription, now: datetime, delay: timedelta, *, status: str, gone: bool = True
+    subscription: AlertSubscription, now: datetime, delay: timedelta, *, status: str, clear_gone: bool = False
 ) -> None:
     changes = {"next_scan_at": now + delay, "last_scan_at": now, "last_status": status[:16]}
-    if not gone:
+    if clear_gone:  # the eSIM is back (or was never gone): the 7-day count starts again if it goes
         changes["gone_since"] = None
     AlertSubscription.objects.filter(pk=subscription.pk, ended_at__isnull=True).update(**changes)
 

@@ -192,5 +192,5 @@ def end_subscriptions(queryset, reason: str) -> int:
 def delete_stale_pending(now=None) -> int:
     """Unconfirmed subscriptions older than 48 hours go, with their address."""
     cutoff = (now or timezone.now()) - PENDING_LIFETIME
-    deleted, _ = AlertSubscription.objects.filter(confirmed_at__isnull=True, created_at__lt=cutoff).delete()
-    return deleted
+    _, per_model = AlertSubscription.objects.filter(confirmed_at__isnull=True, created_at__lt=cutoff).delete()
+    return per_model.get(AlertSubscription._meta.label, 0)
