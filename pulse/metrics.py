@@ -77,6 +77,16 @@ STATUS_CACHE = Counter(
     "Status checks answered from the status cache (hit) or not (miss).",
     ["result"],
 )
+ALERT_EMAILS = Counter(
+    "esim_alert_emails_total",
+    "Usage-alert e-mails sent, by the threshold that led them (docs/alerts.md).",
+    ["threshold"],
+)
+ALERT_LOOKUPS = Counter(
+    "esim_alert_scan_lookups_total",
+    "Looks of the alert scanner at a subscription, by source: provider (one budget token) or cache.",
+    ["source"],
+)
 TASK_RUNS = Counter("esim_task_runs_total", "Background task runs by job and outcome.", ["job", "outcome"])
 TASK_FAILURES = Counter("esim_task_failures_total", "Background task runs that failed, by job.", ["job"])
 TASK_SECONDS = Histogram(
@@ -94,6 +104,14 @@ _task_started: dict[str, float] = {}  # task id -> perf_counter at task_prerun, 
 
 def observe_status_cache(*, hit: bool) -> None:
     STATUS_CACHE.labels("hit" if hit else "miss").inc()
+
+
+def observe_alert_email(threshold: str) -> None:
+    ALERT_EMAILS.labels(threshold).inc()
+
+
+def observe_alert_lookup(source: str) -> None:
+    ALERT_LOOKUPS.labels(source).inc()
 
 
 def observe_task_run(job: str, outcome: str, seconds: float) -> None:

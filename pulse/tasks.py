@@ -65,3 +65,17 @@ def rebuild_esim_index() -> str:
 @shared_task(name="pulse.tasks.sync_catalogue", records_job_run=True)
 def sync_catalogue(provider: str) -> str:
     return _run(f"{jobs.CATALOG_PREFIX}{provider}")
+
+
+@shared_task(name="pulse.tasks.scan_alerts", records_job_run=True)
+def scan_alerts() -> str:
+    return _run("alert_scan")
+
+
+@shared_task(name="pulse.tasks.alert_subscription_request")
+def alert_subscription_request(iccid: str, email: str, thresholds: list[str]) -> str:
+    """The worker's half of `POST alerts/`: confirmation e-mail only when a provider knows the eSIM
+    (a second delivery finds the pending subscription and does not e-mail again within 10 minutes)."""
+    from pulse.services.alerts import alert_subscription_request as request_subscription
+
+    return request_subscription(iccid=iccid, email=email, thresholds=thresholds)

@@ -11,6 +11,8 @@ DRF's own caveat applies: the count is not atomic, so a burst can pass a few req
 
 from __future__ import annotations
 
+import hashlib
+
 from django.conf import settings
 from rest_framework.throttling import SimpleRateThrottle
 
@@ -38,3 +40,30 @@ class ScopedIpThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view) -> str:
         return f"throttle:{self.scope}:{self.get_ident(request)}"
+
+
+class AlertEmailThrottle(ScopedIpThrottle):
+    """Alert subscriptions per e-mail address (scope `alerts_email`), whatever the client IP: one
+    address cannot be flooded with confirmation e-mails from many machines. The address is hashed in
+    the cache key; a body without a usable address is left to the IP throttle and the validation."""
+
+    scope_name = "alerts_email"
+
+    def allow_request(self, request, view) -> bool:
+        self.scope = self.scope_name
+        self.rate = settings.THROTTLE_RATES.get(self.scope)
+        self.email = _email_of(request)
+        if not self.rate or not self.email:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return SimpleRateThrottle.allow_request(self, request, view)
+
+    def get_cache_key(self, request, view) -> str:
+        digest = hashlib.sha256(self.email.encode()).hexdigest()[:32]
+        return f"throttle:{self.scope}:{digest}"
+
+
+def _email_of(request) -> str:
+    data = request.data
+    email = data.get("email") if isinstance(data, dict) else None
+    return email.strip().lower()[:254] if isinstance(email, str) else ""

@@ -228,7 +228,7 @@ AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
 # Frontend and CORS
 # ---------------------------------------------------------------------------------------------
 FRONTEND_URL = env_str("FRONTEND_URL", "http://localhost:3000").rstrip("/")
-# Where this API's own pages live (the sandbox checkout page), e.g. https://api.example.com. Every
+# Where this API's own pages live (the sandbox checkout page, the alert pages), e.g. https://api.example.com. Every
 # URL the service hands out is built from this or FRONTEND_URL, never from the request's Host header.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://localhost:8000" if DEBUG else "").rstrip("/")
 CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "http://localhost:3000")
@@ -271,6 +271,11 @@ THROTTLE_RATES = {
     "create": env_str("THROTTLE_CREATE", "10/min", keep_blank=True),
     "confirm": env_str("THROTTLE_CONFIRM", "60/min", keep_blank=True),
     "currency": env_str("THROTTLE_CURRENCY", "120/min", keep_blank=True),
+    # Alert subscriptions: per client IP, and per e-mail address (pulse.throttles.AlertEmailThrottle).
+    "alerts": env_str("THROTTLE_ALERTS", "10/hour", keep_blank=True),
+    "alerts_email": env_str("THROTTLE_ALERTS_EMAIL", "5/day", keep_blank=True),
+    # The confirm and unsubscribe pages (signed links), per client IP.
+    "alert_links": env_str("THROTTLE_ALERT_LINKS", "60/min", keep_blank=True),
 }
 
 SPECTACULAR_SETTINGS = {
@@ -467,6 +472,8 @@ SCHEDULE_RECONCILER_SECONDS = env_int("SCHEDULE_RECONCILER_SECONDS", 60)
 SCHEDULE_CATALOG_SYNC_SECONDS = env_int("SCHEDULE_CATALOG_SYNC_SECONDS", 6 * 3600)
 SCHEDULE_EMAIL_SWEEP_SECONDS = env_int("SCHEDULE_EMAIL_SWEEP_SECONDS", 300)
 SCHEDULE_ESIM_INDEX_SECONDS = env_int("SCHEDULE_ESIM_INDEX_SECONDS", 300)
+# The usage-alert scanner (docs/alerts.md): one pass per tick; each pass does at most the budget.
+SCHEDULE_ALERT_SCAN_SECONDS = env_int("SCHEDULE_ALERT_SCAN_SECONDS", 60)
 # PAID orders no worker has claimed after this long are fulfilled by the reconciler, seconds.
 RECONCILER_STUCK_AFTER_SECONDS = env_int("RECONCILER_STUCK_AFTER_SECONDS", 60)
 # Confirm-payment waits up to CONFIRM_WAIT_SECONDS for the background top-up to finish; if no worker
@@ -479,6 +486,7 @@ SCHEDULED_JOBS = {
     "reconciler": (SCHEDULE_RECONCILER_SECONDS, "pulse.tasks.reconcile", ()),
     "email_sweep": (SCHEDULE_EMAIL_SWEEP_SECONDS, "pulse.tasks.send_due_emails", ()),
     "esim_index": (SCHEDULE_ESIM_INDEX_SECONDS, "pulse.tasks.rebuild_esim_index", ()),
+    "alert_scan": (SCHEDULE_ALERT_SCAN_SECONDS, "pulse.tasks.scan_alerts", ()),
     **{
         f"catalog_sync:{provider}": (SCHEDULE_CATALOG_SYNC_SECONDS, "pulse.tasks.sync_catalogue", (provider,))
         for provider in PROVIDER_NAMES
@@ -495,6 +503,27 @@ CELERY_BEAT_SCHEDULE = {
     for name, (seconds, task, args) in SCHEDULED_JOBS.items()
     if seconds > 0
 }
+
+# ---------------------------------------------------------------------------------------------
+# Usage and expiry alerts (docs/alerts.md)
+# ---------------------------------------------------------------------------------------------
+# How often each confirmed subscription is looked at (sooner near a threshold or the plan's end), s.
+ALERT_SCAN_INTERVAL = env_int("ALERT_SCAN_INTERVAL", 3600)
+if ALERT_SCAN_INTERVAL < 60:
+    raise ImproperlyConfigured(f"ALERT_SCAN_INTERVAL must be at least 60 seconds, got {ALERT_SCAN_INTERVAL}")
+# Provider lookups per minute the scanner may make, whatever the number of subscriptions (answers
+# from the status cache are free). 0 stops the scanner's lookups.
+ALERT_PROVIDER_BUDGET = env_int("ALERT_PROVIDER_BUDGET", 30)
+if ALERT_PROVIDER_BUDGET < 0:
+    raise ImproperlyConfigured(f"ALERT_PROVIDER_BUDGET must be 0 or more, got {ALERT_PROVIDER_BUDGET}")
+# A confirmed subscription ends by itself after this many days.
+ALERT_MAX_DAYS = env_int("ALERT_MAX_DAYS", 90)
+if ALERT_MAX_DAYS < 1:
+    raise ImproperlyConfigured(f"ALERT_MAX_DAYS must be at least 1, got {ALERT_MAX_DAYS}")
+# Where the renewal link of an alert e-mail points: FRONTEND_URL + this path ({iccid} is filled in).
+ALERT_RENEWAL_PATH = env_str("ALERT_RENEWAL_PATH", "/?iccid={iccid}")
+if not ALERT_RENEWAL_PATH.startswith("/"):
+    raise ImproperlyConfigured(f"ALERT_RENEWAL_PATH must start with /, got {ALERT_RENEWAL_PATH!r}")
 
 # ---------------------------------------------------------------------------------------------
 # E-mail: every standard Django EMAIL_* setting (docs/operations.md, "What the customer receives")

@@ -28,7 +28,7 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 # whole-answer tests are deterministic. Tests of answering without the searching providers set it to 0.
 os.environ.setdefault("STATUS_SEARCH_GRACE_SECONDS", "2")
 # Tests call the API far more often than a person would; throttle tests set their own rates.
-for _scope in ("CHECK", "OPTIONS", "CREATE", "CONFIRM", "CURRENCY"):
+for _scope in ("CHECK", "OPTIONS", "CREATE", "CONFIRM", "CURRENCY", "ALERTS", "ALERTS_EMAIL", "ALERT_LINKS"):
     os.environ.setdefault(f"THROTTLE_{_scope}", "100000/min")
 
 from esim_status_checker.settings.base import *  # noqa: E402, F403

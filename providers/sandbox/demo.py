@@ -28,6 +28,9 @@ DEMO_ICCIDS = {
     "airhub_old_order_turkey": "8944000000000000704",
     "travelroam_queued_spain": "8944000000000000803",
     "esimcard_revoked_france": "8944000000000000902",
+    # Usage alerts (docs/alerts.md): one about 85 % used, one whose plan ends tomorrow.
+    "travelroam_85pct_portugal": "8944000000000001009",
+    "travelroam_ending_netherlands": "8944000000000001108",
 }
 
 
@@ -260,5 +263,50 @@ def add_tr_esims(data: Dataset, now: datetime) -> None:
             )
         ],
     )
-    for esim in (turkey, germany, greece, queued):
+    for esim in (turkey, germany, greece, queued, *_alert_demos(data, now)):
         data.add_tr_esim(esim)
+
+
+def _alert_demos(data: Dataset, now: datetime) -> list[TrEsim]:
+    """Two eSIMs mid-plan near a usage-alert threshold: 85 % of 3 GB used, and 1 GB ending tomorrow."""
+    portugal_start = now - timedelta(days=5)
+    portugal = TrEsim(
+        iccid=DEMO_ICCIDS["travelroam_85pct_portugal"],
+        matching_id="SBX00-DEMO0-PORTU-00010",
+        profile_status="Installed",
+        first_installed_ms=int(portugal_start.timestamp() * 1000),
+        location=_location("MEO - Servicos de Comunicacoes", "MEO", "PT", "26806", now - timedelta(hours=1)),
+        assignments=[
+            _assignment(
+                data,
+                "esim_3GB_15D_PT_V2",
+                key="portugal",
+                remaining=450_000_000,
+                number=215009310,
+                assigned=portugal_start,
+                start=portugal_start,
+                state="active",
+            )
+        ],
+    )
+    netherlands_start = now - timedelta(days=6)
+    netherlands = TrEsim(
+        iccid=DEMO_ICCIDS["travelroam_ending_netherlands"],
+        matching_id="SBX00-DEMO0-NETHR-00011",
+        profile_status="Installed",
+        first_installed_ms=int(netherlands_start.timestamp() * 1000),
+        location=_location("KPN B.V.", "KPN", "NL", "20408", now - timedelta(hours=2)),
+        assignments=[
+            _assignment(
+                data,
+                "esim_1GB_7D_NL_V2",
+                key="netherlands",
+                remaining=600_000_000,
+                number=215009311,
+                assigned=netherlands_start,
+                start=netherlands_start,
+                state="active",
+            )
+        ],
+    )
+    return [portugal, netherlands]

@@ -1,5 +1,6 @@
 """Models of the pulse app, one module per subdomain."""
 
+from pulse.models.alerts import AlertBudgetMinute, AlertSent, AlertSubscription
 from pulse.models.catalog import Bundle, CatalogSync, ExchangeRate
 from pulse.models.esims import KnownEsim, ProviderName
 from pulse.models.jobs import JobLock, JobRun
@@ -14,6 +15,9 @@ from pulse.models.orders import (
 )
 
 __all__ = [
+    "AlertBudgetMinute",
+    "AlertSent",
+    "AlertSubscription",
     "Bundle",
     "CatalogSync",
     "ExchangeRate",

@@ -6,7 +6,8 @@ The jobs (names as in `settings.SCHEDULED_JOBS`, which also builds Celery beat's
 - `email_sweep`: customer e-mails the after-commit listener could not send;
 - `esim_index`: the provider list indexes (eSIMCard's ICCID index, AirHub's order lists), rebuilt when
   absent or stale (`pulse.services.indexes`);
-- `catalog_sync:<provider>`: that provider's bundle catalogue.
+- `catalog_sync:<provider>`: that provider's bundle catalogue;
+- `alert_scan`: one pass of the usage-alert scanner (`pulse.services.alert_scan`, docs/alerts.md).
 
 `run_job(name)` is the one way to run a job (Celery tasks and the management commands use it): it
 takes the job's lease so two runs never overlap, runs it and records the run with `record_job_run`.
@@ -94,6 +95,15 @@ def _esim_index() -> JobOutcome:
     )
 
 
+def _alert_scan() -> JobOutcome:
+    from pulse.services.alert_scan import scan_alerts  # the scanner imports the status and e-mail stack
+
+    summary = scan_alerts()
+    # A subscription whose look crashed (a bug, logged with its traceback) fails the run: health shows
+    # the job late if it keeps failing, while the other subscriptions are still looked at.
+    return JobOutcome(ok=not summary.errors, detail=summary.line()[:500], error="; ".join(summary.errors))
+
+
 def catalog_sync_job(provider: str, progress: Progress | None = None) -> JobOutcome:
     summaries = catalog_sync(provider=provider, progress=progress)
     failed = [summary for summary in summaries if not summary.ok]
@@ -110,7 +120,12 @@ def _function(name: str) -> Callable[[], JobOutcome]:
         raise UnknownJob(f"unknown job {name!r}; choose from {', '.join(job_names())}")
     if name.startswith(CATALOG_PREFIX):
         return partial(catalog_sync_job, name.removeprefix(CATALOG_PREFIX))
-    return {"reconciler": _reconciler, "email_sweep": _email_sweep, "esim_index": _esim_index}[name]
+    return {
+        "reconciler": _reconciler,
+        "email_sweep": _email_sweep,
+        "esim_index": _esim_index,
+        "alert_scan": _alert_scan,
+    }[name]
 
 
 def applies(name: str) -> bool:

@@ -250,6 +250,14 @@ def _cached(iccid: str) -> StatusResult | None:
     return StatusResult(public=payload["public"], renewal=RenewalFacts(**payload["renewal"]), cached=True)
 
 
+def cached_status(iccid: str) -> StatusResult | None:
+    """The cached answer, if any, without asking a provider (the alert scanner spends its provider
+    budget only on eSIMs whose answer is not cached)."""
+    if settings.STATUS_CACHE_SECONDS <= 0:
+        return None
+    return _cached(clean_iccid(iccid))
+
+
 def forget_status(iccid: str) -> None:
     """Drop the cached answer (after a top-up the old usage is wrong)."""
     cache.delete(STATUS_KEY.format(iccid=iccid))

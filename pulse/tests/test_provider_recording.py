@@ -180,7 +180,9 @@ def test_the_in_process_sandbox_records_into_dated_sandbox_folders(tmp_path):
     assert folder.name.endswith("-sandbox")
     manifest = json.loads((folder / MANIFEST).read_text())
     assert manifest["source"] == "sandbox"
-    assert [step["outcome"] for step in manifest["steps"]].count("found") == 4
+    assert [step["outcome"] for step in manifest["steps"]].count(
+        "found"
+    ) == 6  # the TravelRoam demo eSIMs (two of them for usage alerts)
     assert "written:" in output
     assert "airhub" not in output  # only the provider asked for
 

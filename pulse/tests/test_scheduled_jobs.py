@@ -41,10 +41,11 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB_RUNS = "/admin/pulse/jobrun/"
-LIVE_JOBS = {"reconciler", "email_sweep", "catalog_sync:travelroam"}
+LIVE_JOBS = {"reconciler", "email_sweep", "alert_scan", "catalog_sync:travelroam"}
 ALL_JOBS = {
     "reconciler",
     "email_sweep",
+    "alert_scan",
     "esim_index",
     "catalog_sync:airhub",
     "catalog_sync:esimcard",
@@ -173,7 +174,8 @@ def test_jobs_of_a_provider_that_is_not_configured_neither_run_nor_count(setting
     assert jobs.run_job("catalog_sync:esimcard") is None
     assert jobs.run_job("esim_index") is None
     assert runs() == []
-    assert {state.name for state in jobs.job_states()} == {"reconciler", "email_sweep"}
+    # The alert scanner still runs: it deletes unconfirmed addresses after 48 hours (docs/alerts.md).
+    assert {state.name for state in jobs.job_states()} == {"reconciler", "email_sweep", "alert_scan"}
 
 
 def test_the_esim_index_job_builds_the_index_so_a_check_walks_no_pages(sandbox):
@@ -300,7 +302,7 @@ def test_an_interval_of_zero_switches_a_job_off():
         timeout=60,
         check=True,
     )
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["esim_index", "reconciler"]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["alert_scan", "esim_index", "reconciler"]
 
 
 @pytest.mark.parametrize(
@@ -309,6 +311,7 @@ def test_an_interval_of_zero_switches_a_job_off():
         (tasks.reconcile, (), "reconciler"),
         (tasks.send_due_emails, (), "email_sweep"),
         (tasks.rebuild_esim_index, (), "esim_index"),
+        (tasks.scan_alerts, (), "alert_scan"),
         (tasks.sync_catalogue, ("airhub",), "catalog_sync:airhub"),
     ],
 )

@@ -1,0 +1,1 @@
+"""Read-only queries (selectors): functions that read and compute, never write."""
