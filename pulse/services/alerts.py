@@ -70,10 +70,16 @@ def alert_subscribe(*, iccid: str, email: str, thresholds: list[str] | None) -> 
 
     iccid = clean_iccid(iccid)  # 400 invalid_iccid: the same rules as the status API
     wanted = normalise_thresholds(thresholds)
+    log = {
+        "about": f"an alert subscription for {mask_iccid(iccid)}",
+        "if_lost": "no confirmation e-mail is sent; the customer can subscribe again",
+    }
     if app.conf.task_always_eager:  # unit tests: the worker's half runs here and now
-        publish(alert_subscription_request, iccid, email.strip(), wanted)
+        publish(alert_subscription_request, iccid, email.strip(), wanted, **log)
     else:
-        transaction.on_commit(lambda: publish(alert_subscription_request, iccid, email.strip(), wanted))
+        transaction.on_commit(
+            lambda: publish(alert_subscription_request, iccid, email.strip(), wanted, **log)
+        )
 
 
 def normalise_thresholds(thresholds: list[str] | None) -> list[str]:

@@ -39,13 +39,20 @@ def enqueue_fulfilment(order_pk: int) -> bool:
     # An eager task (unit tests) runs here, on this connection, and sees this transaction's writes;
     # a worker reads the database from another process and must not get the task before the commit.
     if connection.in_atomic_block and not _celery_app().conf.task_always_eager:
-        transaction.on_commit(lambda: publish(fulfil_order, order_pk))
+        transaction.on_commit(lambda: publish(fulfil_order, order_pk, **_fulfil_log(order_pk)))
         return False
-    return publish(fulfil_order, order_pk)
+    return publish(fulfil_order, order_pk, **_fulfil_log(order_pk))
 
 
-def publish(task, *args) -> bool:
-    """Send `task(*args)` to the broker; False (logged) when the broker cannot be reached in time."""
+def _fulfil_log(order_pk: int) -> dict:
+    return {"about": f"order {order_pk}", "if_lost": "the reconciler will pick it up"}
+
+
+def publish(task, *args, about: str, if_lost: str) -> bool:
+    """Send `task(*args)` to the broker; False (logged) when the broker cannot be reached in time.
+
+    The log line names the task, `about` (what it concerns, already masked: the arguments may hold an
+    ICCID or an e-mail address, so they are never logged) and `if_lost` (what happens instead)."""
     app = _celery_app()
     if app.conf.task_always_eager:  # unit tests: the task runs here and now, errors propagate
         task.apply_async(args=args)
@@ -54,11 +61,12 @@ def publish(task, *args) -> bool:
         task.apply_async(args=args, retry=True, retry_policy=_retry_policy())
     except Exception as exc:  # any transport error: the broker is down, refusing or too slow
         logger.warning(
-            "could not hand %s%s to the broker (%s: %s); the reconciler will pick it up",
+            "could not hand %s (%s) to the broker (%s: %s); %s",
             task.name,
-            args,
+            about,
             type(exc).__name__,
             exc,
+            if_lost,
         )
         return False
     return True

@@ -36,6 +36,7 @@ from pulse.tests.alert_helpers import (  # noqa: F401 - alerts_env_fixture regis
     scan_later,
     subscribe,
 )
+from pulse.tests.background_helpers import broker_down_fixture  # noqa: F401 - registers the fixture
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("alerts_env")]
 
@@ -65,6 +66,21 @@ def test_subscribe_answers_202_with_the_same_body_whatever_the_esim():
     # does not e-mail again), and nothing is stored for the unknown one.
     assert [message.to for message in mail.outbox] == [[EMAIL]]
     assert list(AlertSubscription.objects.values_list("iccid", "confirmed_at")) == [(PORTUGAL, None)]
+
+
+def test_with_the_broker_down_subscribe_still_answers_202_and_logs_no_address(
+    broker_down, caplog, django_capture_on_commit_callbacks
+):
+    caplog.set_level("WARNING")
+    with django_capture_on_commit_callbacks(execute=True):
+        answer = subscribe()
+    assert answer.status_code == 202
+    assert not mail.outbox
+    text = "\n".join(record.getMessage() for record in caplog.records)
+    assert "could not hand pulse.tasks.alert_subscription_request (an alert subscription for 894400" in text
+    assert "no confirmation e-mail is sent" in text
+    assert PORTUGAL not in text
+    assert EMAIL not in text
 
 
 def test_the_confirmation_e_mail_links_to_public_base_url_never_to_the_request_host():
