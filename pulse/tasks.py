@@ -58,6 +58,11 @@ def rebuild_esim_index() -> str:
     return _run("esim_index")
 
 
+@shared_task(name="pulse.tasks.check_wallets")
+def check_wallets() -> str:
+    return _run("check_wallets")
+
+
 @shared_task(name="pulse.tasks.sync_catalogue")
 def sync_catalogue(provider: str) -> str:
     return _run(f"{jobs.CATALOG_PREFIX}{provider}")

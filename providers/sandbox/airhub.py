@@ -82,7 +82,7 @@ class AirHubApp(ProviderApp):
         return _failure("Service temporarily unavailable. Please try again later.")
 
     def rejected(self) -> Response:
-        return _failure("Renewal rejected: insufficient wallet balance (sandbox fault)")
+        return _failure("Renewal rejected by the provider (sandbox fault)")
 
     def not_found(self) -> Response:
         return empty_response(404)

@@ -12,6 +12,7 @@ from pulse.models.orders import (
     SandboxCheckout,
     SandboxRefund,
 )
+from pulse.models.wallets import ProviderSalesPause
 
 __all__ = [
     "Bundle",
@@ -25,6 +26,7 @@ __all__ = [
     "PaymentEvent",
     "PaymentTransaction",
     "ProviderName",
+    "ProviderSalesPause",
     "RenewalOrder",
     "SandboxCheckout",
     "SandboxRefund",

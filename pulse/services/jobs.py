@@ -6,7 +6,8 @@ The jobs (names as in `settings.SCHEDULED_JOBS`, which also builds Celery beat's
 - `email_sweep`: customer e-mails the after-commit listener could not send;
 - `esim_index`: the provider list indexes (eSIMCard's ICCID index, AirHub's order lists), rebuilt when
   absent or stale (`pulse.services.indexes`);
-- `catalog_sync:<provider>`: that provider's bundle catalogue.
+- `catalog_sync:<provider>`: that provider's bundle catalogue;
+- `check_wallets`: every provider's wallet balance; pauses, resumes and warns (`pulse.services.wallets`).
 
 `run_job(name)` is the one way to run a job (Celery tasks and the management commands use it): it
 takes the job's lease so two runs never overlap, runs it and records the run with `record_job_run`.
@@ -94,6 +95,18 @@ def _esim_index() -> JobOutcome:
     )
 
 
+def _check_wallets() -> JobOutcome:
+    from pulse.services.wallets import check_wallets
+
+    checks = check_wallets()
+    failed = [check for check in checks if check.balance is None]
+    return JobOutcome(
+        ok=not failed,
+        detail="; ".join(check.line() for check in checks)[:500],
+        error="; ".join(f"{check.provider}: {check.error}" for check in failed),
+    )
+
+
 def catalog_sync_job(provider: str, progress: Progress | None = None) -> JobOutcome:
     summaries = catalog_sync(provider=provider, progress=progress)
     failed = [summary for summary in summaries if not summary.ok]
@@ -110,7 +123,12 @@ def _function(name: str) -> Callable[[], JobOutcome]:
         raise UnknownJob(f"unknown job {name!r}; choose from {', '.join(job_names())}")
     if name.startswith(CATALOG_PREFIX):
         return partial(catalog_sync_job, name.removeprefix(CATALOG_PREFIX))
-    return {"reconciler": _reconciler, "email_sweep": _email_sweep, "esim_index": _esim_index}[name]
+    return {
+        "reconciler": _reconciler,
+        "email_sweep": _email_sweep,
+        "esim_index": _esim_index,
+        "check_wallets": _check_wallets,
+    }[name]
 
 
 def applies(name: str) -> bool:
@@ -120,6 +138,8 @@ def applies(name: str) -> bool:
         return name.removeprefix(CATALOG_PREFIX) in enabled_clients()
     if name == "esim_index":  # every provider client that keeps a list index (eSIMCard, AirHub)
         return any(hasattr(client, "rebuild_indexes") for client in enabled_clients().values())
+    if name == "check_wallets":
+        return bool(enabled_clients())
     return True
 
 

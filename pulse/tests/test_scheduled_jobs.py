@@ -41,11 +41,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB_RUNS = "/admin/pulse/jobrun/"
-LIVE_JOBS = {"reconciler", "email_sweep", "catalog_sync:travelroam"}
+LIVE_JOBS = {"reconciler", "email_sweep", "check_wallets", "catalog_sync:travelroam"}
 ALL_JOBS = {
     "reconciler",
     "email_sweep",
     "esim_index",
+    "check_wallets",
     "catalog_sync:airhub",
     "catalog_sync:esimcard",
     "catalog_sync:travelroam",
@@ -300,7 +301,7 @@ def test_an_interval_of_zero_switches_a_job_off():
         timeout=60,
         check=True,
     )
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["esim_index", "reconciler"]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["check_wallets", "esim_index", "reconciler"]
 
 
 @pytest.mark.parametrize(

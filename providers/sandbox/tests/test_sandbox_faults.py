@@ -125,14 +125,11 @@ def test_status_false_at_airhub(sandbox: Sandbox):
 @pytest.mark.parametrize(
     ("provider", "status", "expected"),
     [
-        ("travelroam", 422, {"message": "Insufficient balance to complete the order (sandbox fault)"}),
+        ("travelroam", 422, {"message": "Order rejected by the provider (sandbox fault)"}),
         (
             "esimcard",
             200,
-            {
-                "status": False,
-                "message": "Insufficient Wallet Balance, please refill your wallet and try again",
-            },
+            {"status": False, "message": "This package cannot be purchased right now (sandbox fault)"},
         ),
     ],
 )
@@ -153,7 +150,7 @@ def test_rejected_at_airhub(sandbox: Sandbox):
     payload = sandbox.airhub("/api/ESIM/GetOrderDetail", {"partnerCode": PARTNER, "flag": "1"}).json()
     assert payload == {
         "isSuccess": False,
-        "message": "Renewal rejected: insufficient wallet balance (sandbox fault)",
+        "message": "Renewal rejected by the provider (sandbox fault)",
     }
 
 
