@@ -167,7 +167,11 @@ class RenewalCreateApi(APIView):
             413: ErrorSerializer,
             429: ErrorSerializer,
             502: OpenApiResponse(ErrorSerializer, description="payment_gateway_rejected"),
-            503: ErrorSerializer,
+            503: OpenApiResponse(
+                ErrorSerializer,
+                description="renewals_paused (the provider's wallet ran dry; no checkout was opened), "
+                "providers_unavailable, payment_gateway_unavailable",
+            ),
         },
         examples=[
             OpenApiExample(
