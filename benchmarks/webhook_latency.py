@@ -155,6 +155,8 @@ def run(args: argparse.Namespace) -> dict:
                     "path_contains": "processorders",
                 },
             )
+            # Every order is topped up: a wallet that ran dry would pause sales mid-run (issue 14).
+            stack.control("POST", "/wallets", json={"provider": "travelroam", "balance": "1000000"})
             use_database_here(env)
             return measure(args, stack, web, db_name, log_dir)
         finally:

@@ -75,3 +75,28 @@ def env_decimal(name: str, default: str) -> Decimal:
 def env_list(name: str, default: str = "") -> list[str]:
     raw = os.environ.get(name, "").strip() or default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_amounts(name: str, keys: tuple[str, ...]) -> dict[str, Decimal]:
+    """`key=amount` pairs, comma separated (`airhub=50,esimcard=20`); a bare amount applies to every key
+    not named (`25,airhub=50`). Unset: {}. Amounts are decimals of at least 0."""
+    amounts: dict[str, Decimal] = {}
+    default: Decimal | None = None
+    for item in env_list(name):
+        key, sep, raw = item.partition("=")
+        key, raw = (key.strip().lower(), raw.strip()) if sep else ("", key.strip())
+        if sep and key not in keys:
+            raise ImproperlyConfigured(f"{name}: unknown name {key!r}; use {', '.join(keys)}")
+        try:
+            amount = Decimal(raw)
+        except InvalidOperation as exc:
+            raise ImproperlyConfigured(f"{name}: {raw!r} is not a decimal number") from exc
+        if not amount.is_finite() or amount < 0:
+            raise ImproperlyConfigured(f"{name}: amounts must be numbers of at least 0, got {raw!r}")
+        if sep:
+            amounts[key] = amount
+        else:
+            default = amount
+    if default is not None:
+        amounts = {key: amounts.get(key, default) for key in keys}
+    return amounts

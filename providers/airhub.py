@@ -55,7 +55,15 @@ from providers.airhub_parse import (
     renew_reference,
     renewal_id,
 )
-from providers.base import AIRHUB, CatalogBundle, EsimRecord, TopUpRequest, TopUpResult, TopUpState
+from providers.base import (
+    AIRHUB,
+    CatalogBundle,
+    EsimRecord,
+    TopUpRequest,
+    TopUpResult,
+    TopUpState,
+    WalletBalance,
+)
 from providers.cache import CacheLike
 from providers.concurrency import gather
 from providers.errors import (
@@ -64,6 +72,7 @@ from providers.errors import (
     ProviderNotFound,
     ProviderRejected,
     ProviderResponseInvalid,
+    insufficient_funds_or_same,
 )
 from providers.http import DEFAULT_TIMEOUT, ProviderHttp
 from providers.iccid import mask_iccid, normalize_iccid
@@ -71,6 +80,7 @@ from providers.observe import IndexWalk, index_walks
 from providers.shared import SharedSnapshot, SingleFlight
 from providers.tokens import TokenStore, call_with_token, credential_key
 from providers.units import parse_datetime
+from providers.wallet_parse import parse_wallet
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +90,7 @@ ACTIVATION_PATH = "/api/ESIM/GetActivationCode"
 PLANS_PATH = "/api/ESIM/GetPlanInformation"
 RENEW_PATH = "/api/Renew/InsertRenew"
 RENEW_DATA_PATH = "/api/Renew/GetRenewData"
+WALLET_PATH = "/api/ESIM/GetWallet"
 
 INDEX_REFRESH_AFTER = 5.0  # seconds: a younger index already saw any eSIM bought before this lookup
 INDEX_WAIT_SECONDS = 60.0  # how long a lookup waits for another worker's order-list read
@@ -440,6 +451,19 @@ class AirHubClient:
         self._raise_refusal(body, PLANS_PATH)
         return parse_catalogue(body, PLANS_PATH)
 
+    # --- wallet -----------------------------------------------------------------------------------
+
+    def wallet(self) -> WalletBalance:
+        """The reseller wallet. Unverified: GetWallet is only named by third-party code (providers.md
+        §2.2: `POST /api/ESIM/GetWallet`, request and answer unknown); the partner code is sent as in
+        every other AirHub body and the balance is looked for defensively (providers.wallet_parse).
+        A recording settles it (the wallet step of provider_smoke --record). AirHub states no
+        currency anywhere we know of: USD unless the answer names one."""
+        # Reference: providers.md §2.2 (wallet: GetWallet, 3P only; shape "?")
+        body = self._post(WALLET_PATH, lambda partner: {"partnerCode": partner})
+        self._raise_refusal(body, WALLET_PATH)
+        return parse_wallet(AIRHUB, body, WALLET_PATH, default_currency="USD", as_of=self._now())
+
     # --- top-ups ----------------------------------------------------------------------------------
 
     def top_up(self, request: TopUpRequest) -> TopUpResult:
@@ -451,10 +475,15 @@ class AirHubClient:
         amount = str(request.amount.quantize(_CENT, rounding=ROUND_HALF_UP))
         payload = {"userAmount": amount, "orderID": order_id, "renewalDays": request.duration_days}
         # Reference: providers.md §2.2, §6.2 (InsertRenew; the original's body, no partnerCode)
-        body = self._post(RENEW_PATH, lambda _partner: payload)
+        try:
+            body = self._post(RENEW_PATH, lambda _partner: payload)
+        except ProviderRejected as exc:  # a 4xx: "wallet empty" in its message pauses sales
+            raise insufficient_funds_or_same(exc) from exc
         flag = pick(body, "isSuccess") if isinstance(body, dict) else None
         if is_false(flag):
-            raise ProviderRejected(AIRHUB, f"renewal refused: {self._message(body, 'isSuccess false')}")
+            raise insufficient_funds_or_same(
+                ProviderRejected(AIRHUB, f"renewal refused: {self._message(body, 'isSuccess false')}")
+            )
         if not is_true(flag):
             # Unverified response shape: without isSuccess we cannot tell whether it was applied.
             # InsertRenew is paid and never recorded: the first real renewal's answer settles it.

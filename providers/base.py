@@ -141,6 +141,19 @@ class TopUpRequest:
     currency: str | None = None
 
 
+@dataclass(frozen=True)
+class WalletBalance:
+    """What a provider says the reseller's prepaid wallet holds (docs/operations.md, "Provider wallets").
+
+    `currency` is the wallet's currency (ISO 4217, upper case); `as_of` when it was read (UTC).
+    """
+
+    provider: str
+    amount: Decimal
+    currency: str
+    as_of: datetime
+
+
 class TopUpState(StrEnum):
     COMPLETED = "completed"
     PENDING = "pending"
@@ -181,3 +194,6 @@ class ProviderClient(Protocol):
 
     def probe(self) -> None:
         """A cheap call proving credentials and reachability (a login or a balance read)."""
+
+    def wallet(self) -> WalletBalance:
+        """The prepaid wallet's balance. Raises ProviderError like every call (never a top-up)."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from providers.base import CatalogBundle, EsimRecord, ProviderClient, TopUpRequest, TopUpResult
+from providers.base import CatalogBundle, EsimRecord, ProviderClient, TopUpRequest, TopUpResult, WalletBalance
 from providers.cache import CacheLike
 from providers.errors import CircuitOpen, ProviderResponseInvalid, ProviderUnavailable
 
@@ -149,6 +149,9 @@ class GuardedClient:
 
     def find_top_up(self, request: TopUpRequest, *, since: datetime) -> TopUpResult | None:
         return self.breaker.call(lambda: self.client.find_top_up(request, since=since))
+
+    def wallet(self) -> WalletBalance:
+        return self.breaker.call(self.client.wallet)
 
     def probe(self) -> None:
         """Probes bypass an open breaker (they are how staff and health check on the provider)."""

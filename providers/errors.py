@@ -6,6 +6,7 @@ status fan-out turns them into the per-provider `sources` outcome.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 
 
@@ -62,6 +63,16 @@ class ProviderRejected(ProviderError):
     code = "rejected"
 
 
+class ProviderInsufficientFunds(ProviderRejected):
+    """The provider refused a top-up because the reseller's prepaid wallet cannot pay for it.
+
+    A definite refusal (nothing was bought), recognised from each provider's wording by
+    `insufficient_funds_or_same`. The sales guard (pulse.services.wallets) pauses that provider's sales.
+    """
+
+    code = "insufficient_funds"
+
+
 class ProviderAuthError(ProviderRejected):
     """Login failed or the credentials were refused even after a fresh login."""
 
@@ -84,3 +95,36 @@ class CircuitOpen(ProviderUnavailable):
     """The provider failed repeatedly; calls are skipped until the cooldown passes."""
 
     code = "circuit_open"
+
+
+# Each provider's wording of "the wallet cannot pay" (providers.md: eSIMCard's verbatim
+# "Insufficient Wallet Balance, please refill your wallet and try again"; TravelRoam / eSIM Go's 422
+# "Insufficient balance ..." [INFER]; AirHub's wording is unverified, so the common phrasings are
+# matched: "insufficient (wallet) balance/funds/credit", "low balance", "not enough balance/credit").
+_INSUFFICIENT = re.compile(
+    r"insufficient\s+(?:wallet\s+|account\s+)?(?:balance|funds?|credit)"
+    r"|(?:wallet|account)\s+balance\s+(?:is\s+)?(?:too\s+low|insufficient|not\s+enough)"
+    r"|not\s+enough\s+(?:wallet\s+)?(?:balance|funds|credit)"
+    r"|low\s+(?:wallet\s+)?balance"
+    r"|please\s+(?:re)?fill\s+your\s+wallet",
+    re.IGNORECASE,
+)
+
+
+def means_insufficient_funds(message: object) -> bool:
+    """True when a provider's refusal text says the reseller's wallet cannot pay."""
+    return isinstance(message, str) and bool(_INSUFFICIENT.search(message))
+
+
+def insufficient_funds_or_same(error: ProviderRejected) -> ProviderRejected:
+    """`error` as ProviderInsufficientFunds when its message is the provider's "wallet empty" wording.
+
+    Only for refusals of a top-up: the wording proves nothing was bought. Auth errors stay as they are.
+    """
+    if isinstance(error, ProviderInsufficientFunds | ProviderAuthError):
+        return error
+    if not means_insufficient_funds(error.message):
+        return error
+    funds = ProviderInsufficientFunds(error.provider, error.message, status_code=error.status_code)
+    funds.__cause__ = error
+    return funds

@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import requests
 
-from providers.base import ESIMCARD, CatalogBundle, EsimRecord, TopUpRequest, TopUpResult
+from providers.base import ESIMCARD, CatalogBundle, EsimRecord, TopUpRequest, TopUpResult, WalletBalance
 from providers.cache import CacheLike
 from providers.concurrency import gather, gather_settled
 from providers.errors import (
@@ -28,6 +28,7 @@ from providers.errors import (
     ProviderResponseInvalid,
     ProviderTimeout,
     ProviderUnavailable,
+    insufficient_funds_or_same,
 )
 from providers.esimcard_index import CardIndex, ListPage
 from providers.esimcard_parse import (
@@ -43,6 +44,7 @@ from providers.esimcard_parse import (
 from providers.http import ProviderHttp
 from providers.iccid import mask_iccid, normalize_iccid
 from providers.tokens import TokenStore, call_with_token, credential_key
+from providers.wallet_parse import parse_wallet
 
 logger = logging.getLogger(__name__)
 
@@ -309,6 +311,10 @@ class ESimCardClient:
         except ProviderTimeout:
             logger.warning("esimcard top-up for %s timed out; outcome unknown", mask_iccid(request.iccid))
             raise
+        except ProviderRejected as exc:
+            # 200 {"status": false, "message": "Insufficient Wallet Balance, please refill your wallet
+            # and try again"} (providers.md §4.1, verbatim from the live API) pauses sales.
+            raise insufficient_funds_or_same(exc) from exc
         return purchase_result(body, request)
 
     def _check_top_up_available(self, iccid: str) -> None:
@@ -340,3 +346,9 @@ class ESimCardClient:
     def probe(self) -> None:
         # Reference: providers.md §4.2 (GET /balance -> {"status": true, "balance": 0})
         self._call("GET", "balance")
+
+    def wallet(self) -> WalletBalance:
+        """The reseller wallet. The answer names no currency: the account currency (ESIMCARD_CURRENCY)."""
+        # Reference: providers.md §4.2 (GET /balance -> {"status": true, "balance": 0})
+        body = self._call("GET", "balance")
+        return parse_wallet(self.name, body, "balance", default_currency=self.currency, as_of=self._now())

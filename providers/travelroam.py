@@ -26,10 +26,16 @@ from providers.base import (
     StatusCode,
     TopUpRequest,
     TopUpResult,
+    WalletBalance,
 )
 from providers.cache import CacheLike
 from providers.concurrency import gather, gather_settled
-from providers.errors import ProviderNotFound, ProviderResponseInvalid
+from providers.errors import (
+    ProviderNotFound,
+    ProviderRejected,
+    ProviderResponseInvalid,
+    insufficient_funds_or_same,
+)
 from providers.http import DEFAULT_TIMEOUT, ProviderHttp
 from providers.iccid import mask_iccid, normalize_iccid
 from providers.recent import RecentValues
@@ -47,6 +53,7 @@ from providers.travelroam_parse import (
     parse_order,
 )
 from providers.units import parse_datetime
+from providers.wallet_parse import parse_wallet
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +61,8 @@ logger = logging.getLogger(__name__)
 _ICCID_NOT_FOUND = (400, 404)
 # A runaway pageCount must not fan out into thousands of calls; eSIM Go catalogues are a few pages.
 _MAX_CATALOGUE_PAGES = 200
+# Unverified path (eSIM Go's GET /organisation); a recording settles it (the wallet step).
+ORGANISATION_PATH = "organisation"
 
 Location = tuple[str | None, str | None]  # (ISO2 country, "<operator> (<country>)")
 
@@ -246,7 +255,12 @@ class TravelRoamClient:
         body = {"bundleName": request.bundle_code, "orderType": "COUNTRY", "iccid": iccid}
         # Reference: providers.md §3.2 "Process order (purchase / top-up)".
         # No not-found mapping: a 404 here is a rejected order (or a wrong path), never "unknown eSIM".
-        result = parse_order(self._post("processorders", body, not_found=()))
+        try:
+            result = parse_order(self._post("processorders", body, not_found=()))
+        except ProviderRejected as exc:
+            # eSIM Go answers an order the balance cannot pay with a 4xx "Insufficient balance ..."
+            # (providers.md §3.2, [INFER]); that wording pauses sales.
+            raise insufficient_funds_or_same(exc) from exc
         logger.info(
             "travelroam top-up %s of %s on %s: %s",
             request.order_reference,
@@ -282,6 +296,19 @@ class TravelRoamClient:
             headers=self._headers(with_body=False),
         )
         return parse_assignments(result.body)
+
+    def wallet(self) -> WalletBalance:
+        """The organisation's balance. Unverified: TravelRoam v1.6 recommends its "Organization Details"
+        endpoint for the balance (providers.md §3.1) without naming the path here; eSIM Go's is
+        `GET /organisation` -> {"organisations": [{"name", "currency", "balance", ...}]}, read over
+        TravelRoam's transport (GET with both auth headers, like getesimassignments). A recording settles it."""
+        # Reference: providers.md §3.1 (v1.6: "Organization Details" to check the balance)
+        result = self._http.request(
+            "GET", ORGANISATION_PATH, headers=self._headers(with_body=False), not_found_statuses=()
+        )
+        return parse_wallet(
+            self.name, result.body, ORGANISATION_PATH, default_currency=self.currency, as_of=self._now()
+        )
 
     def probe(self) -> None:
         """One catalogue row: cheap, and proves both keys (403 -> ProviderAuthError)."""

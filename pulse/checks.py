@@ -238,6 +238,46 @@ def check_email_delivery(app_configs=None, **kwargs) -> list[Warning]:
     return messages
 
 
+# --- staff alerts (issue 14: provider wallets and the sales pause) -------------------------------
+
+
+@register()
+def check_staff_alert_emails(app_configs=None, **kwargs) -> list[Error]:
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    bad = []
+    for address in getattr(settings, "STAFF_ALERT_EMAILS", []):
+        try:
+            validate_email(address)
+        except ValidationError:
+            bad.append(address)
+    if not bad:
+        return []
+    return [
+        Error(
+            f"STAFF_ALERT_EMAILS holds {', '.join(repr(a) for a in bad)}, which is not an e-mail address: "
+            "the alert about a provider's sales pause would not reach anyone.",
+            hint="Set STAFF_ALERT_EMAILS to comma-separated addresses, e.g. ops@your-domain,oncall@your-domain.",
+            id="pulse.E013",
+        )
+    ]
+
+
+@register(deploy=True)
+def check_staff_alerts_configured(app_configs=None, **kwargs) -> list[Warning]:
+    if getattr(settings, "STAFF_ALERT_EMAILS", []):
+        return []
+    return [
+        Warning(
+            "STAFF_ALERT_EMAILS is empty: nobody is e-mailed when a provider's wallet runs dry and its "
+            "renewals pause (only the admin banner and health show it).",
+            hint="Set STAFF_ALERT_EMAILS to the addresses of the people who top up the provider wallets.",
+            id="pulse.W012",
+        )
+    ]
+
+
 # --- helpers -------------------------------------------------------------------------------------
 
 

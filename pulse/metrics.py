@@ -5,7 +5,7 @@ and index walks (subscribers of the `providers.observe` hooks), status-cache hit
 background task runs (`observe_task_run`), each run once: a scheduled job's run by
 `pulse.services.jobs.record_job_run` (from a Celery task or a command), every other Celery task
 (`fulfil_order`) by Celery's task signals here. Read at scrape time from the shared state:
-circuit-breaker states and renewal orders by state.
+circuit-breaker states, renewal orders by state, provider wallet balances and sales pauses.
 
 Several gunicorn workers: set PROMETHEUS_MULTIPROC_DIR (an empty directory, wiped at each start) for
 every process, and run gunicorn with `-c esim_status_checker/gunicorn_conf.py`; each worker then writes
@@ -198,6 +198,7 @@ class SharedStateCollector:
     def collect(self):
         yield from _breaker_metrics()
         yield from _order_metrics()
+        yield from _wallet_metrics()
 
     def describe(self):
         return []  # read lazily: registering must not touch the cache or the database
@@ -230,6 +231,29 @@ def _order_metrics():
     for state in OrderStatus.values:
         family.add_metric([state], float(counts.get(state, 0)))
     yield family
+
+
+def _wallet_metrics():
+    from pulse.services.providers import enabled_clients
+    from pulse.services.wallets import last_balances, paused_providers
+
+    balance = GaugeMetricFamily(
+        "esim_provider_wallet_balance",
+        "Each provider's prepaid wallet at its last read (check_wallets), in the wallet's currency.",
+        labels=["provider", "currency"],
+    )
+    for provider, currency, amount in last_balances():
+        balance.add_metric([provider, currency], float(amount))
+    yield balance
+    paused = GaugeMetricFamily(
+        "esim_provider_sales_paused",
+        "1 while the provider's sales are paused (its wallet cannot pay for top-ups), else 0.",
+        labels=["provider"],
+    )
+    stopped = paused_providers()
+    for provider in enabled_clients():
+        paused.add_metric([provider], 1.0 if provider in stopped else 0.0)
+    yield paused
 
 
 _SHARED_STATE = SharedStateCollector()

@@ -62,6 +62,11 @@ def rebuild_esim_index() -> str:
     return _run("esim_index")
 
 
+@shared_task(name="pulse.tasks.check_wallets", records_job_run=True)
+def check_wallets() -> str:
+    return _run("check_wallets")
+
+
 @shared_task(name="pulse.tasks.sync_catalogue", records_job_run=True)
 def sync_catalogue(provider: str) -> str:
     return _run(f"{jobs.CATALOG_PREFIX}{provider}")

@@ -18,6 +18,7 @@ from dotenv import load_dotenv
 from kombu import Exchange, Queue
 
 from esim_status_checker.env import (
+    env_amounts,
     env_bool,
     env_decimal,
     env_float,
@@ -95,13 +96,15 @@ WSGI_APPLICATION = "esim_status_checker.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project templates win over the apps': admin/base_site.html adds the sales-pause banner.
+        "DIRS": [BASE_DIR / "esim_status_checker" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "pulse.context_processors.sales_pauses",
             ],
         },
     },
@@ -474,6 +477,7 @@ SCHEDULE_EMAIL_SWEEP_SECONDS = env_int("SCHEDULE_EMAIL_SWEEP_SECONDS", 300)
 SCHEDULE_ESIM_INDEX_SECONDS = env_int("SCHEDULE_ESIM_INDEX_SECONDS", 300)
 # The usage-alert scanner (docs/alerts.md): one pass per tick; each pass does at most the budget.
 SCHEDULE_ALERT_SCAN_SECONDS = env_int("SCHEDULE_ALERT_SCAN_SECONDS", 60)
+SCHEDULE_WALLETS_SECONDS = env_int("SCHEDULE_WALLETS_SECONDS", 600)
 # PAID orders no worker has claimed after this long are fulfilled by the reconciler, seconds.
 RECONCILER_STUCK_AFTER_SECONDS = env_int("RECONCILER_STUCK_AFTER_SECONDS", 60)
 # Confirm-payment waits up to CONFIRM_WAIT_SECONDS for the background top-up to finish; if no worker
@@ -487,6 +491,7 @@ SCHEDULED_JOBS = {
     "email_sweep": (SCHEDULE_EMAIL_SWEEP_SECONDS, "pulse.tasks.send_due_emails", ()),
     "esim_index": (SCHEDULE_ESIM_INDEX_SECONDS, "pulse.tasks.rebuild_esim_index", ()),
     "alert_scan": (SCHEDULE_ALERT_SCAN_SECONDS, "pulse.tasks.scan_alerts", ()),
+    "check_wallets": (SCHEDULE_WALLETS_SECONDS, "pulse.tasks.check_wallets", ()),
     **{
         f"catalog_sync:{provider}": (SCHEDULE_CATALOG_SYNC_SECONDS, "pulse.tasks.sync_catalogue", (provider,))
         for provider in PROVIDER_NAMES
@@ -568,6 +573,16 @@ EMAIL_USE_LOCALTIME = env_bool("EMAIL_USE_LOCALTIME", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "eSIM Support <noreply@example.com>")
 # Sender of Django's own error mails to ADMINS; default: the customer sender.
 SERVER_EMAIL = env_str("SERVER_EMAIL", DEFAULT_FROM_EMAIL)
+
+# Provider wallets and the sales pause (docs/operations.md, "Provider wallets and the sales pause").
+# Who is e-mailed when a provider's sales pause or its wallet runs low (comma-separated addresses).
+STAFF_ALERT_EMAILS = env_list("STAFF_ALERT_EMAILS")
+# Low-balance warning per provider, in the wallet's currency: "airhub=50,esimcard=20,travelroam=30"
+# (a bare number applies to every provider not named). Unset: no warning (the pause still works).
+WALLET_WARN_BELOW = env_amounts("WALLET_WARN_BELOW", PROVIDER_NAMES)
+# How long a process trusts its cached copy of which providers are paused (seconds; the database is
+# the truth, and a pause or resume clears the shared cache at once).
+WALLET_PAUSE_CACHE_SECONDS = env_float("WALLET_PAUSE_CACHE_SECONDS", 5.0)
 
 # ---------------------------------------------------------------------------------------------
 # Logging: console + rotating file, optional JSON lines, request id on every line.

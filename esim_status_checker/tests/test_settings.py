@@ -42,6 +42,7 @@ FULL_PRODUCTION_ENV = {
     "EMAIL_HOST_USER": "mailer@shop.example.com",
     "EMAIL_HOST_PASSWORD": "fake-smtp-password",
     "DEFAULT_FROM_EMAIL": "eSIM Support <support@shop.example.com>",
+    "STAFF_ALERT_EMAILS": "ops@shop.example.com",
     "SECURE_PROXY_SSL_HEADER": "true",
     "TRUSTED_PROXY_COUNT": "1",
 }

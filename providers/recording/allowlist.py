@@ -46,6 +46,7 @@ READ_ONLY_ENDPOINTS: dict[str, tuple[Endpoint, ...]] = {
         Endpoint("POST", "/api/ESIM/GetActivationCode", "activation data of an order"),
         Endpoint("POST", "/api/ESIM/GetPlanInformation", "catalogue"),
         Endpoint("POST", "/api/Renew/GetRenewData", "renewal history (read)"),
+        Endpoint("POST", "/api/ESIM/GetWallet", "wallet balance"),
     ),
     ESIMCARD: (
         Endpoint("POST", "/login", "login", match_body=False),
@@ -54,7 +55,7 @@ READ_ONLY_ENDPOINTS: dict[str, tuple[Endpoint, ...]] = {
         Endpoint("GET", "/my-sim/{id}/usage", "eSIM usage"),
         Endpoint("GET", "/packages", "catalogue pages"),
         Endpoint("GET", "/pricing", "catalogue prices and countries"),
-        Endpoint("GET", "/balance", "wallet balance (the smoke probe)"),
+        Endpoint("GET", "/balance", "wallet balance (the smoke probe and the wallet step)"),
         # A question, not an order: whether the eSIM could take a top-up, asked with the ICCID as
         # `imei` exactly as a top-up would send it (what `imei` means is unverified).
         Endpoint("POST", "/can-topup-esim", "top-up availability (read)"),
@@ -65,6 +66,7 @@ READ_ONLY_ENDPOINTS: dict[str, tuple[Endpoint, ...]] = {
         Endpoint("POST", "/esims/location", "last network seen"),
         Endpoint("POST", "/catalogue", "catalogue pages"),
         Endpoint("GET", "/getesimassignments", "eSIMs of an order (read)"),
+        Endpoint("GET", "/organisation", "organisation details: the wallet balance"),
     ),
 }
 

@@ -102,6 +102,9 @@ class RecordingSession:
         outcome, result = _outcome(client.catalogue)
         extra = {"bundles": len(result)} if outcome == "ok" else {}
         steps.append(_step("catalogue", outcome, result, **extra))
+        # Settles the wallet answers (AirHub GetWallet and TravelRoam's organisation are unverified).
+        outcome, result = _outcome(client.wallet)
+        steps.append(_step("wallet", outcome, result))
         steps += self._extras(provider, client, found)
         if provider == TRAVELROAM:
             for reference in order_references:

@@ -65,6 +65,7 @@ class AirHubApp(ProviderApp):
         add("POST", "/api/ESIM/GetPlanInformation", self.plan_information)
         add("POST", "/api/Renew/InsertRenew", self.insert_renew, writes=True)
         add("POST", "/api/Renew/GetRenewData", self.renew_data)
+        add("POST", "/api/ESIM/GetWallet", self.get_wallet)
 
     # --- provider-specific error bodies -------------------------------------------------------------
 
@@ -81,7 +82,7 @@ class AirHubApp(ProviderApp):
         return _failure("Service temporarily unavailable. Please try again later.")
 
     def rejected(self) -> Response:
-        return _failure("Renewal rejected: insufficient wallet balance (sandbox fault)")
+        return _failure("Renewal rejected by the provider (sandbox fault)")
 
     def not_found(self) -> Response:
         return empty_response(404)
@@ -199,6 +200,12 @@ class AirHubApp(ProviderApp):
         plan_code = _field(body, "planCode")
         if plan_code and plan_code not in data.airhub_plans:
             return _failure("Invalid plan code")
+        # The wallet pays the plan's wholesale price (what AirHub charges is unverified; the plan price
+        # is the simulator's choice). Refusal wording unverified too: a common phrasing.
+        cost = Decimal(data.airhub_plans[plan_code].price if plan_code else order.plan.price)
+        if data.airhub_balance < cost:
+            return _failure("Insufficient wallet balance. Please recharge your wallet to renew.")
+        data.airhub_balance -= cost
         renewal = self._apply_renewal(order, plan_code, days, amount)
         return json_response(
             {
@@ -235,6 +242,17 @@ class AirHubApp(ProviderApp):
         data.airhub_renewals.append(renewal)
         self.world.record_topup(self.name, order.iccid, order.order_id, renewal.renew_id, str(amount))
         return renewal
+
+    def get_wallet(self, request: Request) -> Response:
+        """Unverified shape (providers.md §2.2 names GetWallet only): ``{"isSuccess", "message",
+        "data": {"walletBalance", "currency"}}``. A recording settles it (the wallet step)."""
+        body = request.data()
+        if (error := self._partner_error(body)) is not None:
+            return error
+        balance = float(self.world.data.airhub_balance)
+        return json_response(
+            {"isSuccess": True, "message": "", "data": {"walletBalance": balance, "currency": "USD"}}
+        )
 
     def renew_data(self, request: Request) -> Response:
         """Unverified shape: ``{"isSuccess", "message", "data": [renewals, newest first]}``.

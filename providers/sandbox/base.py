@@ -50,8 +50,11 @@ class ProviderApp:
         return json_response({})
 
     def rejected(self) -> Response:
-        """A definite refusal of the request (the eSIM Go style 422 validation failure)."""
-        return json_response({"message": "Insufficient balance to complete the order (sandbox fault)"}, 422)
+        """A definite refusal of the request (the eSIM Go style 422 validation failure).
+
+        Not in any provider's "wallet empty" wording: an empty wallet is simulated by the wallets
+        themselves (``world.set_wallet``), and would pause sales (pulse.services.wallets)."""
+        return json_response({"message": "Order rejected by the provider (sandbox fault)"}, 422)
 
     def not_found(self) -> Response:
         return json_response({"message": "Not Found"}, 404)

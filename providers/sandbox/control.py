@@ -8,10 +8,13 @@ GET    /_control/topups   (?provider=) -> {"topups": [...]}
 POST   /_control/reset    fresh dataset, tokens, counters and faults
 POST   /_control/latency  {"ms": 100};  GET /_control/latency -> {"ms": ...}
 POST   /_control/token-ttl {"seconds": 5}
+GET    /_control/wallets  -> {"wallets": {"airhub": "100.00", ...}}
+POST   /_control/wallets  {"provider": "travelroam", "balance": "0"}   drain or refill one wallet
 """
 
 from __future__ import annotations
 
+from decimal import InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from providers.sandbox.faults import FaultError
@@ -34,6 +37,8 @@ class ControlApp:
         self.router.add("POST", "/latency", self.set_latency)
         self.router.add("GET", "/latency", self.get_latency)
         self.router.add("POST", "/token-ttl", self.set_token_ttl)
+        self.router.add("GET", "/wallets", self.get_wallets)
+        self.router.add("POST", "/wallets", self.set_wallet)
 
     def handle(self, request: Request) -> Response:
         match = self.router.match(request.method, request.path)
@@ -91,6 +96,19 @@ class ControlApp:
             raise BadRequest('body must be {"seconds": <number>}')
         self.world.token_ttl_seconds = seconds
         return json_response({"seconds": seconds})
+
+    def get_wallets(self, request: Request) -> Response:
+        return json_response({"wallets": self.world.wallets()})
+
+    def set_wallet(self, request: Request) -> Response:
+        body = request.data()
+        if body.get("balance") is None:
+            raise BadRequest('body must be {"provider": ..., "balance": <number>}')
+        try:
+            self.world.set_wallet(str(body.get("provider", "")), str(body["balance"]))
+        except InvalidOperation as exc:
+            raise BadRequest("balance must be a number") from exc
+        return json_response({"wallets": self.world.wallets()})
 
 
 def _optional_int(value: Any) -> int | None:

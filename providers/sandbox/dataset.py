@@ -26,6 +26,12 @@ from providers.sandbox.travelroam_models import TrBundle, TrEsim, TrOrder
 
 AIRHUB_BASE_FILLER_ORDERS = 330  # the account always holds more than the 300 orders flag=1 returns
 ESIMCARD_START_BALANCE = Decimal("100.00")
+AIRHUB_START_BALANCE = Decimal("100.00")
+TRAVELROAM_START_BALANCE = Decimal("100.00")
+
+
+_WALLET_FIELDS = {"airhub": "airhub_balance", "esimcard": "card_balance", "travelroam": "tr_balance"}
+WALLET_PROVIDERS = tuple(_WALLET_FIELDS)
 
 
 @dataclass
@@ -41,6 +47,8 @@ class Dataset:
     card_sim_list: list[CardSim] = field(default_factory=list)  # oldest first; listed newest first
     card_bundles: list[CardPackage] = field(default_factory=list)  # oldest first
     card_balance: Decimal = ESIMCARD_START_BALANCE
+    airhub_balance: Decimal = AIRHUB_START_BALANCE  # the reseller wallet each top-up debits
+    tr_balance: Decimal = TRAVELROAM_START_BALANCE
     tr_bundles: dict[str, TrBundle] = field(default_factory=dict)  # catalogue order
     tr_esims: dict[str, TrEsim] = field(default_factory=dict)
     tr_orders: dict[str, TrOrder] = field(default_factory=dict)
@@ -48,6 +56,13 @@ class Dataset:
     last_number: int = 0  # a plain int (not itertools.count) so the dataset pickles for the state file
     # For ids of things bought through the sandbox; seeded so a replayed test sees the same ids.
     rng: random.Random = field(default_factory=lambda: random.Random(20251102))
+
+    def wallet(self, provider: str) -> Decimal:
+        """The reseller wallet of one simulated provider (USD)."""
+        return getattr(self, _WALLET_FIELDS[provider])
+
+    def set_wallet(self, provider: str, amount: Decimal) -> None:
+        setattr(self, _WALLET_FIELDS[provider], Decimal(amount).quantize(Decimal("0.01")))
 
     def add_airhub_order(self, order: AirHubOrder) -> None:
         self.airhub_orders[order.order_id] = order

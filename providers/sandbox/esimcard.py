@@ -86,7 +86,7 @@ class EsimCardApp(ProviderApp):
         return _refusal("Service temporarily unavailable")
 
     def rejected(self) -> Response:
-        return _refusal("Insufficient Wallet Balance, please refill your wallet and try again")
+        return _refusal("This package cannot be purchased right now (sandbox fault)")
 
     # --- auth ---------------------------------------------------------------------------------------
 

@@ -22,7 +22,7 @@ MODES = (
     "malformed_json",  # 200 with a truncated JSON body
     "status_false",  # 200 with the provider's business-failure body
     "slow",  # sleep delay_s (default 2 s), then the normal answer
-    "rejected",  # a definite business refusal: 422 (TravelRoam) or the provider's failure body
+    "rejected",  # a definite business refusal (not "wallet empty": drain a wallet with set_wallet for that)
 )
 DEFAULT_DELAY = {"timeout": 30.0, "slow": 2.0}
 DEFAULT_RETRY_AFTER = 7

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import math
+from decimal import Decimal
 from typing import Any
 
 from providers.sandbox.base import ProviderApp
@@ -56,6 +57,7 @@ class TravelRoamApp(ProviderApp):
         add("POST", "/bundle", self.bundle)
         add("POST", "/processorders", self.process_order, writes=True)
         add("GET", "/getesimassignments", self.assignments)
+        add("GET", "/organisation", self.organisation)
 
     def check_auth(self, request: Request) -> Response | None:
         expected = SANDBOX_CREDENTIALS["travelroam"]
@@ -142,6 +144,10 @@ class TravelRoamApp(ProviderApp):
         iccid = str(body.get("iccid") or "").strip()
         if iccid and iccid not in data.tr_esims:
             return json_response({"message": ICCID_NOT_FOUND}, 422)
+        price = Decimal(f"{bundle.price:.2f}")
+        if data.tr_balance < price:  # eSIM Go style 422 validation failure (providers.md §3.2, [INFER])
+            return json_response({"message": "Insufficient balance to complete the order"}, 422)
+        data.tr_balance -= price
         esim = data.tr_esims[iccid] if iccid else self._new_esim()
         reference = random_uuid(data.rng)
         self._queue(esim, bundle, reference)
@@ -196,6 +202,16 @@ class TravelRoamApp(ProviderApp):
                 unlimited=bundle.unlimited,
             )
         )
+
+    def organisation(self, request: Request) -> Response:
+        """eSIM Go's ``GET /organisation`` shape (TravelRoam's "Organization Details"; unverified path)."""
+        organisation = {
+            "name": "Sandbox Reseller",
+            "currency": "USD",
+            "balance": float(self.world.data.tr_balance),
+            "taxable": False,
+        }
+        return json_response({"organisations": [organisation]})
 
     def assignments(self, request: Request) -> Response:
         reference = request.query.get("orderReference", "").strip()

@@ -24,6 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,7 @@ from providers.sandbox.airhub import AirHubApp
 from providers.sandbox.base import ProviderApp
 from providers.sandbox.control import ControlApp
 from providers.sandbox.currencyfreaks import CurrencyFreaksApp
-from providers.sandbox.dataset import Dataset, build_dataset
+from providers.sandbox.dataset import WALLET_PROVIDERS, Dataset, build_dataset
 from providers.sandbox.esimcard import EsimCardApp
 from providers.sandbox.faults import Fault, FaultBook, make_fault, truncate_json
 from providers.sandbox.models import (
@@ -332,6 +333,22 @@ class SandboxWorld:
                 "faults": self._faults.active(),
                 "token_ttl_seconds": self.tokens.ttl_seconds,
             }
+
+    def wallets(self) -> dict[str, str]:
+        """Each simulated provider's reseller wallet (USD), as strings."""
+        with self._reading():
+            return {name: str(self._data.wallet(name)) for name in WALLET_PROVIDERS}
+
+    def set_wallet(self, provider: str, amount: Decimal | str | int) -> None:
+        """Drain or refill a simulated provider's wallet, for every process sharing this world."""
+        if provider not in WALLET_PROVIDERS:
+            raise ValueError(f"no wallet for {provider!r}; choose from {', '.join(WALLET_PROVIDERS)}")
+        value = Decimal(str(amount))
+        if not value.is_finite() or value < 0:
+            raise ValueError("a wallet balance is a number of at least 0")
+        with self._editing():
+            self._data.set_wallet(provider, value)
+        logger.info("sandbox wallet of %s set to %s", provider, value)
 
     def topups(self, provider: str | None = None) -> list[dict[str, Any]]:
         with self._reading():

@@ -38,6 +38,7 @@ from providers.cache import MemoryCache
 from providers.errors import (
     ProviderAuthError,
     ProviderError,
+    ProviderInsufficientFunds,
     ProviderNotFound,
     ProviderRejected,
     ProviderResponseInvalid,
@@ -715,7 +716,8 @@ def test_top_up_reference_variants(rsps, body, reference):
 @pytest.mark.parametrize(
     ("response", "error"),
     [
-        ({"json": load("renew_refused.json")}, ProviderRejected),
+        # The fixture's refusal is "Insufficient wallet balance": typed so the sales guard pauses AirHub.
+        ({"json": load("renew_refused.json")}, ProviderInsufficientFunds),
         ({"json": load("renew_no_flag.json")}, ProviderResponseInvalid),
         ({"body": requests.Timeout()}, ProviderTimeout),
         ({"status": 500, "json": {"message": "Internal error"}}, ProviderUnavailable),

@@ -28,6 +28,7 @@ from providers.base import (
 from providers.cache import MemoryCache
 from providers.errors import (
     ProviderAuthError,
+    ProviderInsufficientFunds,
     ProviderNotFound,
     ProviderRejected,
     ProviderResponseInvalid,
@@ -874,7 +875,7 @@ def test_availability_check_timeout_is_unavailable_not_unknown(rsps, client):
     assert "/package/purchase" not in paths(rsps)
 
 
-def test_insufficient_balance_is_rejected(rsps, client):
+def test_insufficient_balance_is_rejected_as_insufficient_funds(rsps, client):
     add_login(rsps)
     add_can_topup(rsps)
     add_purchase(rsps, json=load("insufficient_balance"))
@@ -882,7 +883,8 @@ def test_insufficient_balance_is_rejected(rsps, client):
     with pytest.raises(ProviderRejected, match="Insufficient Wallet Balance") as excinfo:
         client.top_up(topup_request())
 
-    assert type(excinfo.value) is ProviderRejected
+    # A definite refusal (refund as before) that also tells the sales guard the wallet is empty.
+    assert type(excinfo.value) is ProviderInsufficientFunds
 
 
 @pytest.mark.parametrize(

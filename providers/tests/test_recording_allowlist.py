@@ -60,6 +60,7 @@ def call_every_read(clients: dict) -> None:
     for client in clients.values():
         client.probe()
         client.catalogue()
+        client.wallet()
         for iccid in DEMO_ICCIDS.values():
             try:
                 record = client.lookup(iccid)

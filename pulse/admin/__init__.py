@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 
-from pulse.admin import alerts, catalog, jobs, orders
+from pulse.admin import alerts, catalog, jobs, orders, wallets
 
 admin.site.site_header = "eSIM renewals: staff"
 admin.site.site_title = "eSIM renewals admin"
@@ -11,4 +11,4 @@ admin.site.index_title = "Orders, catalogue and payments"
 # (the ICCID column was cut off). Home and the breadcrumbs lead to every list.
 admin.site.enable_nav_sidebar = False
 
-__all__ = ["alerts", "catalog", "jobs", "orders"]
+__all__ = ["alerts", "catalog", "jobs", "orders", "wallets"]

@@ -13,6 +13,7 @@ from pulse.models.orders import (
     SandboxCheckout,
     SandboxRefund,
 )
+from pulse.models.wallets import ProviderSalesPause
 
 __all__ = [
     "AlertBudgetMinute",
@@ -29,6 +30,7 @@ __all__ = [
     "PaymentEvent",
     "PaymentTransaction",
     "ProviderName",
+    "ProviderSalesPause",
     "RenewalOrder",
     "SandboxCheckout",
     "SandboxRefund",

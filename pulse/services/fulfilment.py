@@ -6,7 +6,9 @@ FULFILLING with a lease and places the top-up outside any database transaction.
 
 Outcomes of a top-up:
 - success → COMPLETED with the provider's reference;
-- a definite refusal (ProviderRejected) → PROVIDER_FAILED → refund (or MANUAL_REVIEW);
+- a definite refusal (ProviderRejected) → PROVIDER_FAILED → refund (or MANUAL_REVIEW); a refusal for
+  lack of funds (ProviderInsufficientFunds) first pauses the provider's sales (`wallets`), so no
+  further customer pays for what cannot be fulfilled;
 - anything else (timeout, 5xx, unreadable answer, an unexpected exception) is an UNKNOWN outcome:
   the order stays FULFILLING and the reconciler asks the provider before ever ordering again (and
   hands it to staff when the provider cannot tell, docs/renewals.md §5).
@@ -23,13 +25,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from providers.base import TopUpRequest, TopUpState
-from providers.errors import ProviderError, ProviderRejected
+from providers.errors import ProviderError, ProviderInsufficientFunds, ProviderRejected
 from providers.iccid import mask_iccid
 from pulse.exceptions import NotFound, PaymentGatewayUnavailable
 from pulse.models import OrderStatus, PaymentTransaction, RenewalOrder
 from pulse.payments import CheckoutNotFound, CheckoutState, GatewayUnavailable, get_gateway
 from pulse.payments.minor_units import to_minor
-from pulse.services import order_state
+from pulse.services import order_state, wallets
 from pulse.services.ledger import ledger_record
 from pulse.services.providers import provider_client
 from pulse.services.refunds import after_provider_failure
@@ -206,6 +208,14 @@ def place_top_up(order_pk: int, *, by: str) -> None:
         return
     try:
         result = client.top_up(top_up_request(order))
+    except ProviderInsufficientFunds as exc:
+        # Pause first (new creates are refused from now on), then refund this order as before.
+        try:
+            wallets.note_insufficient_funds(order, exc)
+        except Exception:  # the guard must never keep a paid order from its refund
+            logger.exception("order %s: could not pause %s sales", order.order_id, order.provider)
+        _definite_failure(order, by, exc)
+        return
     except ProviderRejected as exc:
         _definite_failure(order, by, exc)
         return

@@ -7,7 +7,8 @@ A service that runs on the simulated providers or the no-money sandbox gateway i
 it answers, but not with real eSIMs or real payments, and a monitor must be able to tell (`mode`).
 Neither is one whose customer e-mails have been failing for over an hour (`emails`), nor one whose
 broker is unreachable or whose scheduled jobs are late (`background`: the broker probe is cached like
-the providers', `pulse.services.background.broker_status`; jobs are read from their recorded runs).
+the providers', `pulse.services.background.broker_status`; jobs are read from their recorded runs), nor
+one with a provider's sales paused because its wallet ran dry (`wallets`, pulse.services.wallets).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from pulse.services.background import broker_status
 from pulse.services.emails import overdue_emails
 from pulse.services.jobs import job_states
 from pulse.services.providers import breaker_states, provider_health
+from pulse.services.wallets import wallet_health
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class HealthReport:
     mode: dict[str, str]
     emails: dict[str, object]
     background: dict[str, object]
+    wallets: dict[str, object]
 
 
 def check_database() -> str:
@@ -119,12 +122,31 @@ def health_report() -> HealthReport:
     provider_down = any(state is False for state in apis.values())
     mode = service_mode()
     emails = email_health(database)
+    wallets, sales_paused = wallet_state(database)
     if database != "ok":
         status = "unhealthy"
-    elif cache_state != "ok" or provider_down or in_sandbox(mode) or emails["overdue"] or background_degraded:
+    elif (
+        cache_state != "ok"
+        or provider_down
+        or in_sandbox(mode)
+        or emails["overdue"]
+        or background_degraded
+        or sales_paused
+    ):
         status = "degraded"
     else:
         status = "healthy"
     return HealthReport(
-        status, timezone.now(), database, cache_state, apis, breakers, mode, emails, background
+        status, timezone.now(), database, cache_state, apis, breakers, mode, emails, background, wallets
     )
+
+
+def wallet_state(database: str) -> tuple[dict[str, object], bool]:
+    """Each provider's sales (open / paused) and wallet read; True when a provider is paused."""
+    if database != "ok":
+        return {}, False
+    try:
+        return wallet_health()
+    except Exception:  # the database check reports the cause; health must still answer
+        logger.exception("health: could not read the wallets")
+        return {"error": True}, True

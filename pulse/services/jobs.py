@@ -8,6 +8,7 @@ The jobs (names as in `settings.SCHEDULED_JOBS`, which also builds Celery beat's
   absent or stale (`pulse.services.indexes`);
 - `catalog_sync:<provider>`: that provider's bundle catalogue;
 - `alert_scan`: one pass of the usage-alert scanner (`pulse.services.alert_scan`, docs/alerts.md).
+- `check_wallets`: every provider's wallet balance; pauses, resumes and warns (`pulse.services.wallets`).
 
 `run_job(name)` is the one way to run a job (Celery tasks and the management commands use it): it
 takes the job's lease so two runs never overlap, runs it and records the run with `record_job_run`.
@@ -104,6 +105,18 @@ def _alert_scan() -> JobOutcome:
     return JobOutcome(ok=not summary.errors, detail=summary.line()[:500], error="; ".join(summary.errors))
 
 
+def _check_wallets() -> JobOutcome:
+    from pulse.services.wallets import check_wallets
+
+    checks = check_wallets()
+    failed = [check for check in checks if check.balance is None]
+    return JobOutcome(
+        ok=not failed,
+        detail="; ".join(check.line() for check in checks)[:500],
+        error="; ".join(f"{check.provider}: {check.error}" for check in failed),
+    )
+
+
 def catalog_sync_job(provider: str, progress: Progress | None = None) -> JobOutcome:
     summaries = catalog_sync(provider=provider, progress=progress)
     failed = [summary for summary in summaries if not summary.ok]
@@ -125,6 +138,7 @@ def _function(name: str) -> Callable[[], JobOutcome]:
         "email_sweep": _email_sweep,
         "esim_index": _esim_index,
         "alert_scan": _alert_scan,
+        "check_wallets": _check_wallets,
     }[name]
 
 
@@ -135,6 +149,8 @@ def applies(name: str) -> bool:
         return name.removeprefix(CATALOG_PREFIX) in enabled_clients()
     if name == "esim_index":  # every provider client that keeps a list index (eSIMCard, AirHub)
         return any(hasattr(client, "rebuild_indexes") for client in enabled_clients().values())
+    if name == "check_wallets":
+        return bool(enabled_clients())
     return True
 
 

@@ -2,6 +2,8 @@
 
 The eSIM's current plan comes from a status lookup (never from the client); the candidates from
 the synced catalogue of the provider whose status won; the prices from `pricing.quote_bundle`.
+While that provider's sales are paused (pulse.services.wallets) no option is offered and
+`sales_paused` says why.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from providers.plans import parse_bundle_code, parse_plan_name
 from providers.units import format_gb
 from pulse.exceptions import Conflict, NotFound, ProvidersUnavailable
 from pulse.models import Bundle, CatalogSync
+from pulse.services import wallets
 from pulse.services.catalog import active_bundles
 from pulse.services.matching import BundleMatch, PlanQuery, match_bundles
 from pulse.services.money import format_money, require_supported
@@ -48,6 +51,8 @@ class RenewalOptions:
     plan: PlanQuery
     currency: str
     options: list[RenewalOption]
+    # The provider's sales are paused (its wallet ran dry): no option is offered (pulse.services.wallets).
+    sales_paused: bool = False
 
     @property
     def same_plan(self) -> RenewalOption | None:
@@ -78,6 +83,9 @@ def renewal_options(*, iccid: str, currency: str) -> RenewalOptions:
     if status.renewal.status_code == StatusCode.REVOKED:
         raise EsimNotRenewable(details="The provider has revoked this eSIM; it cannot take a new bundle.")
     plan = plan_query(status.renewal)
+    if wallets.is_paused(plan.provider):
+        logger.info("renewal options for %s: none, %s sales are paused", mask_iccid(iccid), plan.provider)
+        return RenewalOptions(status=status, plan=plan, currency=currency, options=[], sales_paused=True)
     bundles = active_bundles(plan.provider)
     if not bundles and _catalogue_never_loaded(plan.provider):
         # "No bundle renews this eSIM" would be a guess: the provider never told us what it sells.

@@ -3,7 +3,9 @@
 The order row exists before the checkout session; the bundle and price are re-derived from a status
 lookup and the catalogue. A repeated create by the same requester (Idempotency-Key or e-mail) for
 the same eSIM and bundle while its checkout is still open returns that checkout instead of opening
-a second one (`order_reuse`); a create without a requester identity is always a new order.
+a second one (`order_reuse`); a create without a requester identity is always a new order. While the
+eSIM's provider has its sales paused (`wallets`: its prepaid wallet ran dry) create answers 503
+`renewals_paused` before any order or checkout exists.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from providers.iccid import mask_iccid
 from pulse.exceptions import Conflict, PaymentGatewayUnavailable, PriceChanged, UpstreamRejected
 from pulse.models import OrderStatus, PaymentTransaction, RenewalOrder
 from pulse.payments import CheckoutRequest, GatewayError, GatewayUnavailable, get_gateway
-from pulse.services import order_reuse, order_state
+from pulse.services import order_reuse, order_state, wallets
 from pulse.services.money import format_money
 from pulse.services.renewal_options import NoRenewalOptions, RenewalOption, RenewalOptions, renewal_options
 
@@ -60,6 +62,8 @@ def renewal_order_create(
     client_request: dict | None = None,
 ) -> CreateResult:
     options = renewal_options(iccid=iccid, currency=currency)
+    if options.sales_paused:  # before any order row or checkout: nobody pays for what cannot be fulfilled
+        wallets.ensure_sales_open(options.plan.provider)
     option = _chosen_option(options, bundle_code)
     if expected_price is not None and expected_price != option.quote.amount:
         price = format_money(option.quote.amount, option.quote.currency)

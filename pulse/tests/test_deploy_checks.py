@@ -34,6 +34,7 @@ PRODUCTION_SETTINGS = {
     "TRAVELROAM_CLIENT_SECRET": "",
     "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
     "DEFAULT_FROM_EMAIL": "eSIM Support <support@shop.example.com>",
+    "STAFF_ALERT_EMAILS": ["ops@shop.example.com"],
 }
 
 
@@ -165,6 +166,22 @@ MISCONFIGURATIONS = [
         WARNING,
         "TravelRoam is disabled: TRAVELROAM_API_KEY is set but TRAVELROAM_CLIENT_SECRET is not",
         "Set TRAVELROAM_API_KEY and TRAVELROAM_CLIENT_SECRET",
+    ),
+    (
+        "nobody told when a provider wallet runs dry",
+        {"STAFF_ALERT_EMAILS": []},
+        "pulse.W012",
+        WARNING,
+        "STAFF_ALERT_EMAILS is empty: nobody is e-mailed when a provider's wallet runs dry",
+        "Set STAFF_ALERT_EMAILS",
+    ),
+    (
+        "a staff alert address that is not one",
+        {"STAFF_ALERT_EMAILS": ["ops@shop.example.com", "oncall"]},
+        "pulse.E013",
+        ERROR,
+        "STAFF_ALERT_EMAILS holds 'oncall', which is not an e-mail address",
+        "Set STAFF_ALERT_EMAILS to comma-separated addresses",
     ),
 ]
 

@@ -23,8 +23,14 @@ def test_health_reports_database_cache_and_providers():
         "mode",
         "emails",
         "background",
+        "wallets",
     }
     assert body["emails"] == {"overdue": 0, "failing_since": None}
+    assert {provider: state["sales"] for provider, state in body["wallets"].items()} == {
+        "airhub": "open",
+        "esimcard": "open",
+        "travelroam": "open",
+    }
     assert body["circuit_breakers"] == {"airhub": "closed", "esimcard": "closed", "travelroam": "closed"}
     assert body["database"] == "ok"
     assert body["cache"] == "ok"

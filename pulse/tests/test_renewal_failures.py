@@ -81,7 +81,7 @@ def test_a_refused_top_up_is_refunded_once_with_a_stable_key(api, world):
     assert charges(order) == [("CHARGE", "PAID", SERVER_PRICE, session_id)]
     assert order.refunded_at is not None
     refusal = OrderAuditEntry.objects.get(order=order, to_status=S.PROVIDER_FAILED).note
-    assert refusal.startswith("rejected: HTTP 422: Insufficient balance")
+    assert refusal.startswith("rejected: HTTP 422: Order rejected by the provider")
     assert retry_inputs(order) == before
 
     # The customer's success page (and every reload) tells them, and nothing is refunded twice.

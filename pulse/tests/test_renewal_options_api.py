@@ -70,6 +70,8 @@ def test_seed_esim_in_eur_lists_the_turkey_1gb_7_day_bundle_first_as_the_same_pl
         "currency": "EUR",
         "same_plan_bundle": SEED,
         "options": body["options"],  # each checked below
+        "sales_paused": False,
+        "message": None,
     }
     # 1.23 USD x 1.30 = 1.599 USD x 0.92 = 1.47108 EUR -> 1.47, rounded once.
     assert round_money(Decimal("1.23") * MARKUP * USD_EUR, "EUR") == Decimal("1.47")

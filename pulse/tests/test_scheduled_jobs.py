@@ -41,12 +41,13 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB_RUNS = "/admin/pulse/jobrun/"
-LIVE_JOBS = {"reconciler", "email_sweep", "alert_scan", "catalog_sync:travelroam"}
+LIVE_JOBS = {"reconciler", "email_sweep", "alert_scan", "check_wallets", "catalog_sync:travelroam"}
 ALL_JOBS = {
     "reconciler",
     "email_sweep",
     "alert_scan",
     "esim_index",
+    "check_wallets",
     "catalog_sync:airhub",
     "catalog_sync:esimcard",
     "catalog_sync:travelroam",
@@ -302,7 +303,12 @@ def test_an_interval_of_zero_switches_a_job_off():
         timeout=60,
         check=True,
     )
-    assert json.loads(out.stdout.strip().splitlines()[-1]) == ["alert_scan", "esim_index", "reconciler"]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [
+        "alert_scan",
+        "check_wallets",
+        "esim_index",
+        "reconciler",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -49,6 +49,11 @@ class HealthApi(APIView):
                         help_text="broker: ok | error | eager; jobs: per scheduled job its state "
                         "(ok | late | never_run), last_success, last_run_ok, interval_seconds"
                     ),
+                    "wallets": serializers.JSONField(
+                        help_text="per configured provider: sales (open | paused; paused = degraded), "
+                        "paused_since, balance_low (below WALLET_WARN_BELOW), balance_read_at, "
+                        "balance_read_ok. Amounts are in /metrics and the admin, not here."
+                    ),
                 },
             ),
             (503, "application/json"): inline_serializer(
@@ -77,5 +82,6 @@ class HealthApi(APIView):
             "mode": report.mode,
             "emails": {**report.emails, "failing_since": iso_utc(report.emails["failing_since"])},
             "background": report.background,
+            "wallets": report.wallets,
         }
         return Response(body, status=503 if report.status == "unhealthy" else 200)

@@ -24,6 +24,7 @@ from pulse.exceptions import InvalidInput, NotFound, PayloadTooLarge, PaymentNot
 from pulse.formatting import iso_utc
 from pulse.models import OrderStatus, RenewalOrder
 from pulse.serializers import ErrorSerializer
+from pulse.services import wallets
 from pulse.services.confirm import renewal_payment_confirm
 from pulse.services.order_reuse import IDEMPOTENCY_KEY_MAX_LENGTH
 from pulse.services.order_state import PAID_STATES
@@ -95,6 +96,8 @@ class RenewalOptionsApi(APIView):
                 "currency": result.currency,
                 "same_plan_bundle": same.bundle.code if same else None,
                 "options": [option_dict(option) for option in result.options],
+                "sales_paused": result.sales_paused,
+                "message": wallets.CUSTOMER_MESSAGE if result.sales_paused else None,
             }
         )
 
@@ -164,7 +167,11 @@ class RenewalCreateApi(APIView):
             413: ErrorSerializer,
             429: ErrorSerializer,
             502: OpenApiResponse(ErrorSerializer, description="payment_gateway_rejected"),
-            503: ErrorSerializer,
+            503: OpenApiResponse(
+                ErrorSerializer,
+                description="renewals_paused (the provider's wallet ran dry; no checkout was opened), "
+                "providers_unavailable, payment_gateway_unavailable",
+            ),
         },
         examples=[
             OpenApiExample(

@@ -95,6 +95,10 @@ class OptionsResponseSerializer(serializers.Serializer):
     currency = serializers.CharField()
     same_plan_bundle = serializers.CharField(allow_null=True)
     options = OptionSerializer(many=True)
+    sales_paused = serializers.BooleanField(
+        help_text="The provider cannot fulfil renewals right now (its wallet ran dry): no option is offered."
+    )
+    message = serializers.CharField(allow_null=True, help_text="Why no option is offered, for the customer.")
 
 
 # A Stripe event (https://docs.stripe.com/api/events/object); anything else fails the signature.

@@ -125,14 +125,11 @@ def test_status_false_at_airhub(sandbox: Sandbox):
 @pytest.mark.parametrize(
     ("provider", "status", "expected"),
     [
-        ("travelroam", 422, {"message": "Insufficient balance to complete the order (sandbox fault)"}),
+        ("travelroam", 422, {"message": "Order rejected by the provider (sandbox fault)"}),
         (
             "esimcard",
             200,
-            {
-                "status": False,
-                "message": "Insufficient Wallet Balance, please refill your wallet and try again",
-            },
+            {"status": False, "message": "This package cannot be purchased right now (sandbox fault)"},
         ),
     ],
 )
@@ -153,7 +150,7 @@ def test_rejected_at_airhub(sandbox: Sandbox):
     payload = sandbox.airhub("/api/ESIM/GetOrderDetail", {"partnerCode": PARTNER, "flag": "1"}).json()
     assert payload == {
         "isSuccess": False,
-        "message": "Renewal rejected: insufficient wallet balance (sandbox fault)",
+        "message": "Renewal rejected by the provider (sandbox fault)",
     }
 
 
@@ -207,3 +204,36 @@ def test_control_api(sandbox: Sandbox):
     assert bad.status_code == 400
     assert sandbox.session.post(f"{control}/reset", timeout=5).json() == {"reset": True}
     assert sandbox.session.get(f"{control}/stats", timeout=5).json()["requests"]["travelroam"] == {}
+
+
+def test_control_api_drains_and_refills_a_wallet(sandbox: Sandbox):
+    control = sandbox.urls["airhub"].rsplit("/", 1)[0] + "/_control"
+    assert sandbox.session.get(f"{control}/wallets", timeout=5).json() == {
+        "wallets": {"airhub": "100.00", "esimcard": "100.00", "travelroam": "100.00"}
+    }
+    drained = sandbox.session.post(
+        f"{control}/wallets", json={"provider": "travelroam", "balance": 0}, timeout=5
+    )
+    assert drained.json()["wallets"]["travelroam"] == "0.00"
+    order = sandbox.travelroam(
+        "/processorders", {"bundleName": "esim_1GB_7D_TR_V2", "iccid": DETAILS["iccid"]}
+    )
+    assert (order.status_code, order.json()) == (
+        422,
+        {"message": "Insufficient balance to complete the order"},
+    )
+    assert sandbox.world.topups() == []
+
+    sandbox.session.post(f"{control}/wallets", json={"provider": "travelroam", "balance": "10"}, timeout=5)
+    assert sandbox.travelroam(
+        "/processorders", {"bundleName": "esim_1GB_7D_TR_V2", "iccid": DETAILS["iccid"]}
+    ).ok
+    assert sandbox.world.wallets()["travelroam"] == "8.77"  # 10.00 - 1.23
+    for body in (
+        {"provider": "nobody", "balance": 1},
+        {"provider": "airhub", "balance": -1},
+        {"provider": "airhub"},
+    ):
+        assert sandbox.session.post(f"{control}/wallets", json=body, timeout=5).status_code == 400
+    for body in ({"provider": "airhub", "balance": "lots"},):
+        assert sandbox.session.post(f"{control}/wallets", json=body, timeout=5).status_code == 400

@@ -255,6 +255,7 @@ READ_CALLS = {
     ("airhub", "POST", "/api/ESIM/GetActivationCode"): {"partnerCode": PARTNER, "orderid": ["4100100"]},
     ("airhub", "POST", "/api/ESIM/GetPlanInformation"): {"partnerCode": PARTNER, "countryCode": "ES"},
     ("airhub", "POST", "/api/Renew/GetRenewData"): {"partnerCode": PARTNER, "orderID": "4100100"},
+    ("airhub", "POST", "/api/ESIM/GetWallet"): {"partnerCode": PARTNER},
     ("esimcard", "GET", "/my-esims"): None,
     ("esimcard", "GET", "/my-esims/{sim_id}"): None,
     ("esimcard", "GET", "/my-sim/{sim_id}/usage"): None,
@@ -269,6 +270,7 @@ READ_CALLS = {
     ("travelroam", "POST", "/catalogue"): {"countries": "TR"},
     ("travelroam", "POST", "/bundle"): {"bundlename": "esim_1GB_7D_TR_V2"},
     ("travelroam", "GET", "/getesimassignments"): None,
+    ("travelroam", "GET", "/organisation"): None,
     ("currencyfreaks", "GET", "/rates/latest"): None,
 }
 
