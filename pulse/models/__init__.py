@@ -12,11 +12,13 @@ from pulse.models.orders import (
     SandboxCheckout,
     SandboxRefund,
 )
+from pulse.models.overview import InstallCodeShown, ProviderLookupHour
 
 __all__ = [
     "Bundle",
     "CatalogSync",
     "ExchangeRate",
+    "InstallCodeShown",
     "JobLock",
     "JobRun",
     "KnownEsim",
@@ -24,6 +26,7 @@ __all__ = [
     "OrderStatus",
     "PaymentEvent",
     "PaymentTransaction",
+    "ProviderLookupHour",
     "ProviderName",
     "RenewalOrder",
     "SandboxCheckout",
