@@ -58,6 +58,11 @@ def rebuild_esim_index() -> str:
     return _run("esim_index")
 
 
+@shared_task(name="pulse.tasks.flush_lookup_stats")
+def flush_lookup_stats() -> str:
+    return _run("lookup_stats")
+
+
 @shared_task(name="pulse.tasks.sync_catalogue")
 def sync_catalogue(provider: str) -> str:
     return _run(f"{jobs.CATALOG_PREFIX}{provider}")

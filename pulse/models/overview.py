@@ -16,7 +16,7 @@ from pulse.models.esims import ProviderName
 
 # Upper bounds of the latency buckets, milliseconds; the last bucket has no upper bound.
 LATENCY_BUCKETS_MS: tuple[int, ...] = (50, 100, 200, 300, 500, 750, 1000, 1500, 2000, 3000, 5000, 8000, 15000)
-BUCKET_FIELDS: tuple[str, ...] = tuple(f"le_{bound}ms" for bound in LATENCY_BUCKETS_MS) + ("le_inf",)
+BUCKET_FIELDS: tuple[str, ...] = (*(f"le_{bound}ms" for bound in LATENCY_BUCKETS_MS), "le_inf")
 
 
 class ProviderLookupHour(models.Model):

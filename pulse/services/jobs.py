@@ -4,6 +4,8 @@ The jobs (names as in `settings.SCHEDULED_JOBS`, which also builds Celery beat's
 
 - `reconciler`: one `reconcile_once` pass (leases, abandoned PAID orders, checkouts, refunds);
 - `email_sweep`: customer e-mails the after-commit listener could not send;
+- `lookup_stats`: the worker's status-lookup counts written to the hourly table, old hours pruned
+  (`pulse.services.lookup_stats`; web processes write their own counts);
 - `esim_index`: the provider list indexes (eSIMCard's ICCID index, AirHub's order lists), rebuilt when
   absent or stale (`pulse.services.indexes`);
 - `catalog_sync:<provider>`: that provider's bundle catalogue.
@@ -94,6 +96,14 @@ def _esim_index() -> JobOutcome:
     )
 
 
+def _lookup_stats() -> JobOutcome:
+    from pulse.services import lookup_stats
+
+    written = lookup_stats.counter.flush()
+    pruned = lookup_stats.prune()
+    return JobOutcome(ok=True, detail=f"{written} lookups written, {pruned} old hourly rows pruned")
+
+
 def catalog_sync_job(provider: str, progress: Progress | None = None) -> JobOutcome:
     summaries = catalog_sync(provider=provider, progress=progress)
     failed = [summary for summary in summaries if not summary.ok]
@@ -110,7 +120,12 @@ def _function(name: str) -> Callable[[], JobOutcome]:
         raise UnknownJob(f"unknown job {name!r}; choose from {', '.join(job_names())}")
     if name.startswith(CATALOG_PREFIX):
         return partial(catalog_sync_job, name.removeprefix(CATALOG_PREFIX))
-    return {"reconciler": _reconciler, "email_sweep": _email_sweep, "esim_index": _esim_index}[name]
+    return {
+        "reconciler": _reconciler,
+        "email_sweep": _email_sweep,
+        "esim_index": _esim_index,
+        "lookup_stats": _lookup_stats,
+    }[name]
 
 
 def applies(name: str) -> bool:

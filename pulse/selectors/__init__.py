@@ -1,0 +1,1 @@
+"""Read-only queries (selectors): pure functions over the database, no writes, no provider calls."""
