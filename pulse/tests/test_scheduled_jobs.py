@@ -41,11 +41,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB_RUNS = "/admin/pulse/jobrun/"
-LIVE_JOBS = {"reconciler", "email_sweep", "catalog_sync:travelroam"}
+LIVE_JOBS = {"reconciler", "email_sweep", "lookup_stats", "catalog_sync:travelroam"}
 ALL_JOBS = {
     "reconciler",
     "email_sweep",
     "esim_index",
+    "lookup_stats",
     "catalog_sync:airhub",
     "catalog_sync:esimcard",
     "catalog_sync:travelroam",
@@ -173,7 +174,7 @@ def test_jobs_of_a_provider_that_is_not_configured_neither_run_nor_count(setting
     assert jobs.run_job("catalog_sync:esimcard") is None
     assert jobs.run_job("esim_index") is None
     assert runs() == []
-    assert {state.name for state in jobs.job_states()} == {"reconciler", "email_sweep"}
+    assert {state.name for state in jobs.job_states()} == {"reconciler", "email_sweep", "lookup_stats"}
 
 
 def test_the_esim_index_job_builds_the_index_so_a_check_walks_no_pages(sandbox):
@@ -290,6 +291,7 @@ def test_an_interval_of_zero_switches_a_job_off():
         "DJANGO_SETTINGS_MODULE": "esim_status_checker.settings.test",
         "SCHEDULE_EMAIL_SWEEP_SECONDS": "0",
         "SCHEDULE_CATALOG_SYNC_SECONDS": "0",
+        "SCHEDULE_LOOKUP_STATS_SECONDS": "0",
     }
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -309,6 +311,7 @@ def test_an_interval_of_zero_switches_a_job_off():
         (tasks.reconcile, (), "reconciler"),
         (tasks.send_due_emails, (), "email_sweep"),
         (tasks.rebuild_esim_index, (), "esim_index"),
+        (tasks.flush_lookup_stats, (), "lookup_stats"),
         (tasks.sync_catalogue, ("airhub",), "catalog_sync:airhub"),
     ],
 )
