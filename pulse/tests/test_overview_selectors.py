@@ -18,7 +18,7 @@ from pulse.models import ProviderLookupHour
 from pulse.selectors import overview
 from pulse.selectors.overview import Period, RevenueDay
 from pulse.services.lookup_stats import LookupCounter, bucket_index, write_counts
-from pulse.tests.overview_helpers import S, at, make_order
+from pulse.tests.overview_helpers import S, at, known_orders
 
 pytestmark = pytest.mark.django_db
 
@@ -28,59 +28,7 @@ D1, D2, D3 = PERIOD.days()
 
 @pytest.fixture
 def orders():
-    """The known orders (see each comment for what it tests)."""
-    made = {
-        # paid and completed on day 1, 60 s from payment to completion
-        "a1": make_order(created_at=at(1, 10), paid_at=at(1, 10, 5), completed_at=at(1, 10, 6)),
-        # created on day 1, paid just after midnight: revenue of day 2, a renewal of day 1; 120 s
-        "a2": make_order(
-            created_at=at(1, 23, 50),
-            amount="20.00",
-            paid_at=at(2, 0, 10),
-            completed_at=at(2, 0, 12),
-        ),
-        # the other currency; 300 s
-        "a3": make_order(
-            created_at=at(2, 9), amount="15.00", currency="EUR", paid_at=at(2, 9, 1), completed_at=at(2, 9, 6)
-        ),
-        # paid on day 2, the provider failed, refunded on day 3
-        "e1": make_order(
-            created_at=at(2, 11),
-            provider="esimcard",
-            amount="5.00",
-            status=S.REFUNDED,
-            paid_at=at(2, 11, 1),
-            refunded_at=at(3, 8),
-        ),
-        # paid on day 3, waiting for staff
-        "e2": make_order(
-            created_at=at(3, 7),
-            provider="esimcard",
-            amount="7.00",
-            status=S.MANUAL_REVIEW,
-            paid_at=at(3, 7, 1),
-        ),
-        # never paid
-        "t1": make_order(created_at=at(3, 9), provider="travelroam", amount="9.00", status=S.EXPIRED),
-        "t2": make_order(created_at=at(3, 10), provider="travelroam", amount="8.00", status=S.PENDING),
-        # before the period: its payment is not counted, its refund on day 1 is
-        "e0": make_order(
-            created_at=at(28, month=2),
-            provider="esimcard",
-            amount="4.00",
-            status=S.REFUNDED,
-            paid_at=at(28, month=2),
-            refunded_at=at(1, 9),
-        ),
-        "a0": make_order(
-            created_at=at(28, month=2), amount="100.00", paid_at=at(28, month=2), completed_at=at(1, 1)
-        ),
-        # after the period
-        "t3": make_order(
-            created_at=at(4), provider="travelroam", amount="50.00", paid_at=at(4), completed_at=at(4, 13)
-        ),
-    }
-    return made
+    return known_orders()
 
 
 def test_revenue_per_day_is_paid_minus_refunded_per_currency(orders):
