@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import random
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -103,3 +105,90 @@ def known_orders() -> dict[str, RenewalOrder]:
         ),
     }
     return made
+
+
+# --- many orders: the browser screenshots and benchmarks/overview_100k.py ---------------------------
+
+PROVIDERS = ("airhub", "esimcard", "travelroam")
+# (status, share): what becomes of a renewal order, roughly as in production.
+OUTCOMES = (
+    (S.COMPLETED, 0.70),
+    (S.REFUNDED, 0.07),
+    (S.MANUAL_REVIEW, 0.01),
+    (S.PROVIDER_FAILED, 0.01),
+    (S.EXPIRED, 0.13),
+    (S.FAILED, 0.04),
+    (S.CANCELLED, 0.02),
+    (S.PENDING, 0.02),
+)
+PAID = {S.COMPLETED, S.REFUNDED, S.MANUAL_REVIEW, S.PROVIDER_FAILED}
+
+
+def random_orders(count: int, *, now: datetime, days: int, rng) -> list[RenewalOrder]:
+    """Unsaved orders spread over the `days` before `now` (deterministic for a seeded `rng`)."""
+    statuses = [status for status, _ in OUTCOMES]
+    weights = [share for _, share in OUTCOMES]
+    orders = []
+    for _ in range(count):
+        created = now - timedelta(seconds=rng.uniform(60, days * 86400))
+        status = rng.choices(statuses, weights)[0]
+        fields: dict[str, Any] = {"created_at": created}
+        if status in PAID:
+            fields["paid_at"] = created + timedelta(seconds=rng.uniform(30, 600))
+        if status == S.COMPLETED:
+            fields["completed_at"] = fields["paid_at"] + timedelta(seconds=rng.lognormvariate(2.0, 0.8))
+        if status == S.REFUNDED:
+            fields["refunded_at"] = fields["paid_at"] + timedelta(seconds=rng.uniform(60, 3600))
+        orders.append(
+            RenewalOrder(
+                **order_values(
+                    provider=rng.choices(PROVIDERS, (5, 3, 2))[0],
+                    amount=rng.choice(("4.90", "9.90", "14.90", "24.90")),
+                    currency=rng.choices(("USD", "EUR"), (3, 1))[0],
+                    status=status,
+                    iccid=f"8944{rng.randrange(10**15):015d}",
+                    **fields,
+                )
+            )
+        )
+    return orders
+
+
+@contextmanager
+def created_at_settable():
+    """bulk_create stamps auto_now_add fields; let seeded orders keep their own created_at."""
+    created = RenewalOrder._meta.get_field("created_at")
+    created.auto_now_add = False
+    try:
+        yield
+    finally:
+        created.auto_now_add = True
+
+
+def seed_orders(count: int, *, now: datetime, days: int = 30, seed: int = 17, batch: int = 5000) -> None:
+    rng = random.Random(seed)
+    with created_at_settable():
+        for start in range(0, count, batch):
+            RenewalOrder.objects.bulk_create(
+                random_orders(min(batch, count - start), now=now, days=days, rng=rng)
+            )
+
+
+def seed_lookups(*, now: datetime, days: int = 30, seed: int = 17, per_hour: int = 40) -> None:
+    """Hourly lookup rows for every provider over the `days` before `now`."""
+    from providers.observe import Lookup
+    from pulse.services.lookup_stats import LookupCounter
+
+    rng = random.Random(seed)
+    counter = LookupCounter()
+    typical = {"airhub": 0.35, "esimcard": 0.6, "travelroam": 0.25}
+    hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=days)
+    while hour <= now:
+        for provider, seconds in typical.items():
+            flaky = 0.15 if provider == "esimcard" and hour.day % 9 == 0 else 0.01
+            for _ in range(rng.randint(per_hour // 2, per_hour)):
+                failed = rng.random() < flaky
+                outcome = "error:timeout" if failed else "found"
+                counter.record(Lookup(provider, outcome, rng.lognormvariate(0, 0.5) * seconds), now=hour)
+        hour += timedelta(hours=1)
+    counter.flush()
