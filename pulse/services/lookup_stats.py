@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 
 from providers import observe
@@ -119,7 +119,7 @@ class LookupCounter:
         except Exception:  # the next lookup starts another timer; the counts were kept
             logger.exception("lookup stats: writing the hourly counts failed")
         finally:
-            close_old_connections()
+            connections.close_all()  # this timer thread's own connections; it ends here
 
     def cancel_timer(self) -> None:
         with self._lock:

@@ -228,3 +228,25 @@ def test_alert_conversion_reads_the_alerts_selector(monkeypatch):
     assert result.available
     assert result.figures["sent"] == 10
     assert calls == [(PERIOD.start, PERIOD.end)]
+
+
+def test_the_first_unwritten_lookup_starts_one_timer_that_writes(settings, monkeypatch):
+    """Off the request path: recording only starts a timer; the timer thread does the writing."""
+    import threading
+
+    settings.LOOKUP_STATS_FLUSH_SECONDS = 0.05
+    counter = LookupCounter()
+    written = threading.Event()
+    writes = []
+
+    def fake_write(items):
+        writes.append(sum(counts.calls for _, counts in items))
+        written.set()
+
+    monkeypatch.setattr("pulse.services.lookup_stats.write_counts", fake_write)
+    monkeypatch.setattr("pulse.services.lookup_stats.connections.close_all", lambda: None)
+    lookups(counter, at(1, 10), "airhub", 0.04, 3)  # one timer for all three
+
+    assert written.wait(5)
+    assert writes == [3]
+    assert counter.pending() == 0
