@@ -367,7 +367,11 @@ def alert_conversion(period: Period) -> AlertConversion:
     function = _alerts_function()
     if function is None:
         return AlertConversion(False, reason="Usage alerts are not installed.")
-    figures = function(period.start, period.end)
+    try:
+        figures = function(period.start, period.end)
+    except Exception:  # another feature's bug must not take the whole overview down
+        logger.exception("usage-alert figures failed")
+        return AlertConversion(False, reason="The usage-alert figures failed (see the log).")
     if figures is None:
         return AlertConversion(False, reason="No figures.")
     if not isinstance(figures, dict):
