@@ -190,6 +190,7 @@ def test_the_admin_home_page_links_both_pages(superuser_client):
     html = superuser_client.get("/admin/").content.decode()
     assert f'href="{OVERVIEW}"' in html
     assert f'href="{SUPPORT}"' in html
+    assert f'href="{OVERVIEW}"' not in user("nosy").get("/admin/").content.decode()  # may not see orders
 
 
 # --- eSIM support page ----------------------------------------------------------------------------

@@ -250,3 +250,19 @@ def test_the_first_unwritten_lookup_starts_one_timer_that_writes(settings, monke
     assert written.wait(5)
     assert writes == [3]
     assert counter.pending() == 0
+
+
+def test_a_failing_alerts_selector_does_not_take_the_overview_down(monkeypatch, caplog):
+    fake = types.ModuleType(overview.ALERTS_SELECTOR)
+
+    def alert_renewal_conversion(since, until):
+        raise RuntimeError("bug in another feature")
+
+    fake.alert_renewal_conversion = alert_renewal_conversion
+    monkeypatch.setitem(sys.modules, overview.ALERTS_SELECTOR, fake)
+
+    result = overview.alert_conversion(PERIOD)
+
+    assert not result.available
+    assert "failed" in result.reason
+    assert "usage-alert figures failed" in caplog.text
