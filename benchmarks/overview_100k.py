@@ -51,41 +51,14 @@ def setup_django(name: str) -> None:
 
 def seed(orders: int, days: int, now: datetime) -> None:
     from pulse.models import ProviderLookupHour
-    from pulse.services.lookup_stats import LookupCounter
-    from pulse.tests.overview_helpers import seed_orders
+    from pulse.tests.overview_helpers import seed_lookups, seed_orders
 
     started = time.perf_counter()
     seed_orders(orders, now=now, days=days, seed=17)
     print(f"seeded {orders:,} orders over {days} days in {time.perf_counter() - started:.1f} s")
 
-    # A year of hourly lookup rows per provider, written in bulk (the live path adds to rows one by one).
-    import random
-
-    from providers.observe import Lookup
-    from pulse.models.overview import BUCKET_FIELDS
-
-    rng = random.Random(17)
-    counter = LookupCounter()
-    hour = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=days)
-    while hour <= now:
-        for provider in ("airhub", "esimcard", "travelroam"):
-            for _ in range(rng.randint(5, 15)):
-                outcome = "error:timeout" if rng.random() < 0.02 else "found"
-                counter.record(Lookup(provider, outcome, rng.lognormvariate(-1, 0.6)), now=hour)
-        hour += timedelta(hours=1)
-    rows = [
-        ProviderLookupHour(
-            provider=provider,
-            hour=moment,
-            calls=counts.calls,
-            failures=counts.failures,
-            seconds_sum=counts.seconds_sum,
-            **dict(zip(BUCKET_FIELDS, counts.buckets, strict=True)),
-        )
-        for (provider, moment), counts in counter.take().items()
-    ]
-    ProviderLookupHour.objects.bulk_create(rows, batch_size=5000)
-    print(f"seeded {len(rows):,} hourly lookup rows")
+    seed_lookups(now=now, days=days, seed=17, per_hour=15)
+    print(f"seeded {ProviderLookupHour.objects.count():,} hourly lookup rows")
 
     from django.db import connection
 

@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from pulse.models import OrderStatus, RenewalOrder
+from pulse.models import OrderStatus, ProviderLookupHour, RenewalOrder
+from pulse.models.overview import BUCKET_FIELDS
 
 S = OrderStatus
 ICCID = "8932042000010245583"
@@ -175,7 +176,8 @@ def seed_orders(count: int, *, now: datetime, days: int = 30, seed: int = 17, ba
 
 
 def seed_lookups(*, now: datetime, days: int = 30, seed: int = 17, per_hour: int = 40) -> None:
-    """Hourly lookup rows for every provider over the `days` before `now`."""
+    """Hourly lookup rows for every provider over the `days` before `now`, written in bulk (the live
+    path adds to rows one by one)."""
     from providers.observe import Lookup
     from pulse.services.lookup_stats import LookupCounter
 
@@ -191,4 +193,17 @@ def seed_lookups(*, now: datetime, days: int = 30, seed: int = 17, per_hour: int
                 outcome = "error:timeout" if failed else "found"
                 counter.record(Lookup(provider, outcome, rng.lognormvariate(0, 0.5) * seconds), now=hour)
         hour += timedelta(hours=1)
-    counter.flush()
+    ProviderLookupHour.objects.bulk_create(
+        [
+            ProviderLookupHour(
+                provider=provider,
+                hour=moment,
+                calls=counts.calls,
+                failures=counts.failures,
+                seconds_sum=counts.seconds_sum,
+                **dict(zip(BUCKET_FIELDS, counts.buckets, strict=True)),
+            )
+            for (provider, moment), counts in counter.take().items()
+        ],
+        batch_size=2000,
+    )
