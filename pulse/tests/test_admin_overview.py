@@ -328,3 +328,15 @@ def test_install_code_refuses_a_bad_iccid():
 
     assert response.status_code == 400
     assert InstallCodeShown.objects.count() == 0
+
+
+def test_the_showings_are_listed_read_only_in_the_admin(superuser_client):
+    make_order(created_at=at(1), provider="travelroam", iccid=DEMO_ICCID)
+    superuser_client.post(INSTALL, {"iccid": DEMO_ICCID})
+
+    html = superuser_client.get("/admin/pulse/installcodeshown/").content.decode()
+
+    assert "893204*********5583" in html
+    assert "boss" in html
+    assert DEMO_MATCHING_ID not in html
+    assert superuser_client.get("/admin/pulse/installcodeshown/add/").status_code == 403
