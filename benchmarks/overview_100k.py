@@ -107,9 +107,8 @@ def measure(rounds: int, days: int, now: datetime) -> bool:
         )
     period = selectors.Period(now.date() - timedelta(days=days), now.date())
     for name, function in (
-        ("revenue_per_day", lambda: selectors.revenue_per_day(period)),
-        ("renewals_per_day", lambda: selectors.renewals_per_day(period)),
-        ("fulfilment_per_provider", lambda: selectors.fulfilment_per_provider(period)),
+        ("order_groups", lambda: selectors.order_groups(period)),  # revenue, renewals, fulfilment counts
+        ("completion percentiles", lambda: selectors._completion_percentiles(period, None)),
         ("lookups_per_day", lambda: selectors.lookups_per_day(period)),
         ("orders_needing_attention", lambda: selectors.orders_needing_attention()),
     ):

@@ -91,9 +91,7 @@ def overview_view(request: HttpRequest) -> HttpResponse:
             )
             for days in QUICK_PERIODS
         ],
-        **_revenue(period, currency),
-        **_renewals(period, currency),
-        **_fulfilment(period, currency),
+        **_order_figures(period, currency),
         **_lookups(period),
         **_attention(),
         "alerts": selectors.alert_conversion(period),
@@ -108,8 +106,17 @@ def _day_label(day: date) -> str:
     return f"{day:%Y-%m-%d}"
 
 
-def _revenue(period: selectors.Period, currency: str) -> dict:
-    rows = selectors.revenue_per_day(period, currency or None)
+def _order_figures(period: selectors.Period, currency: str) -> dict:
+    groups = selectors.order_groups(period, currency or None)  # one scan for the three figures
+    return {
+        **_revenue(period, currency, groups),
+        **_renewals(period, currency, groups),
+        **_fulfilment(period, currency, groups),
+    }
+
+
+def _revenue(period: selectors.Period, currency: str, groups: list[selectors.OrderGroup]) -> dict:
+    rows = selectors.revenue_per_day(period, currency or None, groups=groups)
     currencies = sorted({row.currency for row in rows})
     net = {(row.day, row.currency): row.net for row in rows}
     labels = [_day_label(day) for day in period.days()]
@@ -154,8 +161,8 @@ def _revenue(period: selectors.Period, currency: str) -> dict:
     }
 
 
-def _renewals(period: selectors.Period, currency: str) -> dict:
-    rows = selectors.renewals_per_day(period, currency or None)
+def _renewals(period: selectors.Period, currency: str, groups: list[selectors.OrderGroup]) -> dict:
+    rows = selectors.renewals_per_day(period, currency or None, groups=groups)
     states = list(selectors.END_STATES)
     return {
         "renewal_states": [selectors.END_STATE_LABELS[state] for state in states],
@@ -187,8 +194,8 @@ def _seconds(value: float | None) -> str:
     return f"{value / 60:.1f} min"
 
 
-def _fulfilment(period: selectors.Period, currency: str) -> dict:
-    rows = selectors.fulfilment_per_provider(period, currency or None)
+def _fulfilment(period: selectors.Period, currency: str, groups: list[selectors.OrderGroup]) -> dict:
+    rows = selectors.fulfilment_per_provider(period, currency or None, groups=groups)
     return {
         "fulfilment_rows": [
             {

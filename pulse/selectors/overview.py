@@ -1,7 +1,9 @@
 """The numbers of the staff overview (`/admin/overview/`, docs/operations.md "Overview").
 
-Pure read functions over a `Period` of whole days (UTC). Each figure is aggregated in the database
-(one grouped query per table), so the page stays fast with 100,000 orders (benchmarks/overview_100k.py).
+Pure read functions over a `Period` of whole days (UTC), aggregated in the database so the page stays
+fast with 100,000 orders (benchmarks/overview_100k.py): revenue, renewals and the fulfilment counts
+come from one grouped scan of the orders (`order_groups`, which the page passes to each), the
+completion percentiles from one more, lookups and attention from one each.
 
 Definitions:
 - revenue: orders paid on the day (`paid_at`) minus orders refunded on the day (`refunded_at`), per
@@ -79,8 +81,65 @@ class Period:
         """The first moment after the period."""
         return datetime.combine(self.last + timedelta(days=1), time.min, tzinfo=UTC)
 
+    def holds(self, day: date | None) -> bool:
+        return day is not None and self.first <= day <= self.last
+
     def days(self) -> list[date]:
         return [self.first + timedelta(days=n) for n in range((self.last - self.first).days + 1)]
+
+
+# --- one scan of the orders ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderGroup:
+    """Orders alike in the days they were created, paid and refunded, provider, currency and status."""
+
+    created: date | None
+    paid: date | None
+    refunded: date | None
+    provider: str
+    currency: str
+    status: str
+    amount: Decimal
+    count: int
+
+
+def order_groups(period: Period, currency: str | None = None) -> list[OrderGroup]:
+    """One grouped scan of every order created, paid or refunded in the period: revenue, renewals and
+    the fulfilment counts are all read from it (one pass over the orders instead of four)."""
+    start, end = period.start, period.end
+    touched = (
+        Q(created_at__gte=start, created_at__lt=end)
+        | Q(paid_at__gte=start, paid_at__lt=end)
+        | Q(refunded_at__gte=start, refunded_at__lt=end)
+    )
+    orders = RenewalOrder.objects.filter(touched)
+    if currency:
+        orders = orders.filter(currency=currency)
+    rows = (
+        orders.annotate(
+            created_day=TruncDate("created_at", tzinfo=UTC),
+            paid_day=TruncDate("paid_at", tzinfo=UTC),
+            refunded_day=TruncDate("refunded_at", tzinfo=UTC),
+        )
+        .values("created_day", "paid_day", "refunded_day", "provider", "currency", "status")
+        .annotate(total=Sum("amount"), count=Count("pk"))
+        .order_by()
+    )
+    return [
+        OrderGroup(
+            created=row["created_day"],
+            paid=row["paid_day"],
+            refunded=row["refunded_day"],
+            provider=row["provider"],
+            currency=row["currency"],
+            status=row["status"],
+            amount=Decimal(row["total"]),
+            count=row["count"],
+        )
+        for row in rows
+    ]
 
 
 # --- revenue -------------------------------------------------------------------------------------
@@ -100,32 +159,31 @@ class RevenueDay:
         return self.paid - self.refunded
 
 
-def revenue_per_day(period: Period, currency: str | None = None) -> list[RevenueDay]:
+def revenue_per_day(
+    period: Period, currency: str | None = None, *, groups: list[OrderGroup] | None = None
+) -> list[RevenueDay]:
     """Per day and currency with any payment or refund in the period, by day then currency."""
-    orders = RenewalOrder.objects.all()
-    if currency:
-        orders = orders.filter(currency=currency)
-    paid = _money_by_day(orders.filter(paid_at__gte=period.start, paid_at__lt=period.end), "paid_at")
-    refunded = _money_by_day(
-        orders.filter(status=S.REFUNDED, refunded_at__gte=period.start, refunded_at__lt=period.end),
-        "refunded_at",
-    )
-    rows = []
-    for key in sorted(set(paid) | set(refunded)):
-        paid_sum, paid_count = paid.get(key, (ZERO, 0))
-        refund_sum, refund_count = refunded.get(key, (ZERO, 0))
-        rows.append(RevenueDay(key[0], key[1], paid_sum, refund_sum, paid_count, refund_count))
-    return rows
-
-
-def _money_by_day(orders, stamp: str) -> dict[tuple[date, str], tuple[Decimal, int]]:
-    grouped = (
-        orders.annotate(day=TruncDate(stamp, tzinfo=UTC))
-        .values("day", "currency")
-        .annotate(total=Sum("amount"), count=Count("pk"))
-        .order_by()
-    )
-    return {(row["day"], row["currency"]): (Decimal(row["total"]), row["count"]) for row in grouped}
+    groups = order_groups(period, currency) if groups is None else groups
+    paid: dict[tuple[date, str], list] = defaultdict(lambda: [ZERO, 0])
+    refunded: dict[tuple[date, str], list] = defaultdict(lambda: [ZERO, 0])
+    for group in groups:
+        if period.holds(group.paid):
+            paid[(group.paid, group.currency)][0] += group.amount
+            paid[(group.paid, group.currency)][1] += group.count
+        if group.status == S.REFUNDED and period.holds(group.refunded):
+            refunded[(group.refunded, group.currency)][0] += group.amount
+            refunded[(group.refunded, group.currency)][1] += group.count
+    return [
+        RevenueDay(
+            day,
+            code,
+            paid=paid[(day, code)][0] if (day, code) in paid else ZERO,
+            refunded=refunded[(day, code)][0] if (day, code) in refunded else ZERO,
+            orders_paid=paid[(day, code)][1] if (day, code) in paid else 0,
+            orders_refunded=refunded[(day, code)][1] if (day, code) in refunded else 0,
+        )
+        for day, code in sorted(set(paid) | set(refunded))
+    ]
 
 
 def currencies_in(period: Period) -> list[str]:
@@ -151,25 +209,17 @@ class RenewalsDay:
         return sum(self.counts.values())
 
 
-def renewals_per_day(period: Period, currency: str | None = None) -> list[RenewalsDay]:
+def renewals_per_day(
+    period: Period, currency: str | None = None, *, groups: list[OrderGroup] | None = None
+) -> list[RenewalsDay]:
     """Every day of the period (zeros included): orders created that day, by what became of them."""
-    orders = RenewalOrder.objects.filter(created_at__gte=period.start, created_at__lt=period.end)
-    if currency:
-        orders = orders.filter(currency=currency)
-    grouped = (
-        orders.annotate(day=TruncDate("created_at", tzinfo=UTC))
-        .values("day", "status")
-        .annotate(count=Count("pk"))
-        .order_by()
-    )
-    group_of = {status: group for group, statuses in END_STATES.items() for status in statuses}
-    by_day: dict[date, dict[str, int]] = defaultdict(lambda: dict.fromkeys(END_STATES, 0))
-    for row in grouped:
-        by_day[row["day"]][group_of[row["status"]]] += row["count"]
-    return [
-        RenewalsDay(day, dict(by_day[day]) if day in by_day else dict.fromkeys(END_STATES, 0))
-        for day in period.days()
-    ]
+    groups = order_groups(period, currency) if groups is None else groups
+    group_of = {status: state for state, statuses in END_STATES.items() for status in statuses}
+    by_day = {day: dict.fromkeys(END_STATES, 0) for day in period.days()}
+    for group in groups:
+        if period.holds(group.created):
+            by_day[group.created][group_of[group.status]] += group.count
+    return [RenewalsDay(day, counts) for day, counts in by_day.items()]
 
 
 # --- fulfilment per provider ---------------------------------------------------------------------
@@ -186,40 +236,31 @@ class ProviderFulfilment:
     p95_seconds: float | None
 
 
-def fulfilment_per_provider(period: Period, currency: str | None = None) -> list[ProviderFulfilment]:
+def fulfilment_per_provider(
+    period: Period, currency: str | None = None, *, groups: list[OrderGroup] | None = None
+) -> list[ProviderFulfilment]:
     """Orders paid in the period, per provider (top-ups placed = paid orders, whose top-up was due)."""
-    paid = RenewalOrder.objects.filter(paid_at__gte=period.start, paid_at__lt=period.end)
-    if currency:
-        paid = paid.filter(currency=currency)
-    completed = Q(status=S.COMPLETED, completed_at__isnull=False)
-    aggregates = {
-        "placed": Count("pk"),
-        "completed": Count("pk", filter=Q(status=S.COMPLETED)),
-        "failed": Count("pk", filter=Q(status__in=FAILED_AFTER_PAYMENT)),
-        "refunded": Count("pk", filter=Q(status=S.REFUNDED)),
-    }
-    if connection.vendor == "postgresql":  # the percentiles in the same scan of the orders
-        seconds = _EpochSeconds(
-            ExpressionWrapper(F("completed_at") - F("paid_at"), output_field=DurationField())
+    groups = order_groups(period, currency) if groups is None else groups
+    counts: dict[str, dict[str, int]] = {}
+    for group in groups:
+        if not period.holds(group.paid):
+            continue
+        mine = counts.setdefault(
+            group.provider, dict.fromkeys(("placed", "completed", "failed", "refunded"), 0)
         )
-        aggregates["median"] = _PercentileCont(seconds, 0.5, filter=completed)
-        aggregates["p95"] = _PercentileCont(seconds, 0.95, filter=completed)
-    counts = list(paid.values("provider").annotate(**aggregates).order_by("provider"))
-    if connection.vendor == "postgresql":
-        times = {row["provider"]: (row["median"], row["p95"]) for row in counts}
-    else:
-        times = _completion_percentiles(paid.filter(completed))
+        mine["placed"] += group.count
+        mine["completed"] += group.count if group.status == S.COMPLETED else 0
+        mine["failed"] += group.count if group.status in FAILED_AFTER_PAYMENT else 0
+        mine["refunded"] += group.count if group.status == S.REFUNDED else 0
+    times = _completion_percentiles(period, currency) if counts else {}
     return [
         ProviderFulfilment(
-            provider=row["provider"],
-            placed=row["placed"],
-            completed=row["completed"],
-            failed=row["failed"],
-            refunded=row["refunded"],
-            median_seconds=times.get(row["provider"], (None, None))[0],
-            p95_seconds=times.get(row["provider"], (None, None))[1],
+            provider=provider,
+            **numbers,
+            median_seconds=times.get(provider, (None, None))[0],
+            p95_seconds=times.get(provider, (None, None))[1],
         )
-        for row in counts
+        for provider, numbers in sorted(counts.items())
     ]
 
 
@@ -233,8 +274,26 @@ class _PercentileCont(Aggregate):
         super().__init__(expression, fraction=float(fraction), output_field=FloatField(), **extra)
 
 
-def _completion_percentiles(orders) -> dict[str, tuple[float | None, float | None]]:
-    """(median, p95) seconds from payment to completion, per provider, computed here (not PostgreSQL)."""
+def _completion_percentiles(
+    period: Period, currency: str | None
+) -> dict[str, tuple[float | None, float | None]]:
+    """(median, p95) seconds from payment to completion of the orders paid in the period and completed,
+    per provider: PostgreSQL's percentile_cont, or the same computed here (SQLite)."""
+    orders = RenewalOrder.objects.filter(
+        paid_at__gte=period.start, paid_at__lt=period.end, status=S.COMPLETED, completed_at__isnull=False
+    )
+    if currency:
+        orders = orders.filter(currency=currency)
+    if connection.vendor == "postgresql":
+        seconds = _EpochSeconds(
+            ExpressionWrapper(F("completed_at") - F("paid_at"), output_field=DurationField())
+        )
+        rows = (
+            orders.values("provider")
+            .annotate(median=_PercentileCont(seconds, 0.5), p95=_PercentileCont(seconds, 0.95))
+            .order_by()
+        )
+        return {row["provider"]: (row["median"], row["p95"]) for row in rows}
     durations: dict[str, list[float]] = defaultdict(list)
     for provider, paid_at, completed_at in orders.values_list("provider", "paid_at", "completed_at"):
         durations[provider].append((completed_at - paid_at).total_seconds())

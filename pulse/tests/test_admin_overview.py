@@ -127,6 +127,24 @@ def test_overview_tables_match_the_orders(superuser_client):
     assert 'src="/static/pulse/vendor/chartjs/chart.umd.min.js"' in html  # our own copy, no CDN
 
 
+def test_overview_queries_do_not_grow_with_the_orders(superuser_client):
+    """Every figure is aggregated in the database: more orders, not more queries."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from pulse.tests.overview_helpers import seed_orders
+
+    known_orders()
+    with CaptureQueriesContext(connection) as few:
+        superuser_client.get(OVERVIEW + MARCH)
+    seed_orders(200, now=at(3, 23), days=3)
+    with CaptureQueriesContext(connection) as many:
+        response = superuser_client.get(OVERVIEW + MARCH)
+
+    assert response.status_code == 200
+    assert len(many) == len(few) <= 12
+
+
 def test_overview_for_one_currency(superuser_client):
     known_orders()
 
