@@ -14,3 +14,6 @@ class PulseConfig(AppConfig):
         # Customer e-mails follow committed order transitions (pulse.services.emails).
         order_state.on_transition(emails.on_order_transition)
         metrics.install()  # Prometheus counters subscribe to the provider hooks
+        from pulse.services import lookup_stats
+
+        lookup_stats.install()  # hourly status-lookup counts for the staff overview

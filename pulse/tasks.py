@@ -62,6 +62,11 @@ def rebuild_esim_index() -> str:
     return _run("esim_index")
 
 
+@shared_task(name="pulse.tasks.flush_lookup_stats", records_job_run=True)
+def flush_lookup_stats() -> str:
+    return _run("lookup_stats")
+
+
 @shared_task(name="pulse.tasks.check_wallets", records_job_run=True)
 def check_wallets() -> str:
     return _run("check_wallets")

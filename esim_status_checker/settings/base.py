@@ -478,6 +478,13 @@ SCHEDULE_ESIM_INDEX_SECONDS = env_int("SCHEDULE_ESIM_INDEX_SECONDS", 300)
 # The usage-alert scanner (docs/alerts.md): one pass per tick; each pass does at most the budget.
 SCHEDULE_ALERT_SCAN_SECONDS = env_int("SCHEDULE_ALERT_SCAN_SECONDS", 60)
 SCHEDULE_WALLETS_SECONDS = env_int("SCHEDULE_WALLETS_SECONDS", 600)
+# Writes the worker's own status-lookup counts and prunes old hourly rows (pulse.services.lookup_stats).
+SCHEDULE_LOOKUP_STATS_SECONDS = env_int("SCHEDULE_LOOKUP_STATS_SECONDS", 300)
+# Each process writes its status-lookup counts (staff overview) this long after the first unwritten
+# one, seconds; 0 = only the lookup_stats job writes them (the test suite).
+LOOKUP_STATS_FLUSH_SECONDS = env_int("LOOKUP_STATS_FLUSH_SECONDS", 60)
+# Hourly lookup rows older than this are pruned by the lookup_stats job, days; 0 = keep them all.
+LOOKUP_STATS_RETENTION_DAYS = env_int("LOOKUP_STATS_RETENTION_DAYS", 400)
 # PAID orders no worker has claimed after this long are fulfilled by the reconciler, seconds.
 RECONCILER_STUCK_AFTER_SECONDS = env_int("RECONCILER_STUCK_AFTER_SECONDS", 60)
 # Confirm-payment waits up to CONFIRM_WAIT_SECONDS for the background top-up to finish; if no worker
@@ -492,6 +499,7 @@ SCHEDULED_JOBS = {
     "esim_index": (SCHEDULE_ESIM_INDEX_SECONDS, "pulse.tasks.rebuild_esim_index", ()),
     "alert_scan": (SCHEDULE_ALERT_SCAN_SECONDS, "pulse.tasks.scan_alerts", ()),
     "check_wallets": (SCHEDULE_WALLETS_SECONDS, "pulse.tasks.check_wallets", ()),
+    "lookup_stats": (SCHEDULE_LOOKUP_STATS_SECONDS, "pulse.tasks.flush_lookup_stats", ()),
     **{
         f"catalog_sync:{provider}": (SCHEDULE_CATALOG_SYNC_SECONDS, "pulse.tasks.sync_catalogue", (provider,))
         for provider in PROVIDER_NAMES

@@ -27,6 +27,8 @@ os.environ.setdefault("LOG_LEVEL", "WARNING")
 # In-process fakes answer within microseconds of each other: a check waits for every one of them, so
 # whole-answer tests are deterministic. Tests of answering without the searching providers set it to 0.
 os.environ.setdefault("STATUS_SEARCH_GRACE_SECONDS", "2")
+# No timer thread writes status-lookup counts behind a test's back; tests write them explicitly.
+os.environ.setdefault("LOOKUP_STATS_FLUSH_SECONDS", "0")
 # Tests call the API far more often than a person would; throttle tests set their own rates.
 for _scope in ("CHECK", "OPTIONS", "CREATE", "CONFIRM", "CURRENCY", "ALERTS", "ALERTS_EMAIL", "ALERT_LINKS"):
     os.environ.setdefault(f"THROTTLE_{_scope}", "100000/min")

@@ -13,6 +13,7 @@ from pulse.models.orders import (
     SandboxCheckout,
     SandboxRefund,
 )
+from pulse.models.overview import InstallCodeShown, ProviderLookupHour
 from pulse.models.wallets import ProviderSalesPause
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "Bundle",
     "CatalogSync",
     "ExchangeRate",
+    "InstallCodeShown",
     "JobLock",
     "JobRun",
     "KnownEsim",
@@ -29,6 +31,7 @@ __all__ = [
     "OrderStatus",
     "PaymentEvent",
     "PaymentTransaction",
+    "ProviderLookupHour",
     "ProviderName",
     "ProviderSalesPause",
     "RenewalOrder",

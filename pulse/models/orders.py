@@ -100,6 +100,9 @@ class RenewalOrder(models.Model):
             models.Index(fields=["status", "lease_until"]),
             models.Index(fields=["status", "checkout_expires_at"]),
             models.Index(fields=["iccid", "bundle_code", "status"]),
+            # The staff overview reads payments and refunds by day (pulse.selectors.overview).
+            models.Index(fields=["paid_at"], name="order_paid_at"),
+            models.Index(fields=["refunded_at"], name="order_refunded_at"),
         ]
         constraints = [
             models.CheckConstraint(condition=models.Q(amount__gt=0), name="order_amount_positive"),

@@ -1,1 +1,1 @@
-"""Read-only queries (selectors): functions that read and compute, never write."""
+"""Read-only queries (selectors): pure functions over the database, no writes, no provider calls."""

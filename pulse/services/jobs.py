@@ -4,6 +4,8 @@ The jobs (names as in `settings.SCHEDULED_JOBS`, which also builds Celery beat's
 
 - `reconciler`: one `reconcile_once` pass (leases, abandoned PAID orders, checkouts, refunds);
 - `email_sweep`: customer e-mails the after-commit listener could not send;
+- `lookup_stats`: the worker's status-lookup counts written to the hourly table, old hours pruned
+  (`pulse.services.lookup_stats`; web processes write their own counts);
 - `esim_index`: the provider list indexes (eSIMCard's ICCID index, AirHub's order lists), rebuilt when
   absent or stale (`pulse.services.indexes`);
 - `catalog_sync:<provider>`: that provider's bundle catalogue;
@@ -117,6 +119,14 @@ def _check_wallets() -> JobOutcome:
     )
 
 
+def _lookup_stats() -> JobOutcome:
+    from pulse.services import lookup_stats
+
+    written = lookup_stats.counter.flush()
+    pruned = lookup_stats.prune()
+    return JobOutcome(ok=True, detail=f"{written} lookups written, {pruned} old hourly rows pruned")
+
+
 def catalog_sync_job(provider: str, progress: Progress | None = None) -> JobOutcome:
     summaries = catalog_sync(provider=provider, progress=progress)
     failed = [summary for summary in summaries if not summary.ok]
@@ -139,6 +149,7 @@ def _function(name: str) -> Callable[[], JobOutcome]:
         "esim_index": _esim_index,
         "alert_scan": _alert_scan,
         "check_wallets": _check_wallets,
+        "lookup_stats": _lookup_stats,
     }[name]
 
 

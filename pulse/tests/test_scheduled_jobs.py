@@ -41,13 +41,21 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sandbox")]
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB_RUNS = "/admin/pulse/jobrun/"
-LIVE_JOBS = {"reconciler", "email_sweep", "alert_scan", "check_wallets", "catalog_sync:travelroam"}
+LIVE_JOBS = {
+    "reconciler",
+    "email_sweep",
+    "alert_scan",
+    "check_wallets",
+    "lookup_stats",
+    "catalog_sync:travelroam",
+}
 ALL_JOBS = {
     "reconciler",
     "email_sweep",
     "alert_scan",
     "esim_index",
     "check_wallets",
+    "lookup_stats",
     "catalog_sync:airhub",
     "catalog_sync:esimcard",
     "catalog_sync:travelroam",
@@ -176,7 +184,12 @@ def test_jobs_of_a_provider_that_is_not_configured_neither_run_nor_count(setting
     assert jobs.run_job("esim_index") is None
     assert runs() == []
     # The alert scanner still runs: it deletes unconfirmed addresses after 48 hours (docs/alerts.md).
-    assert {state.name for state in jobs.job_states()} == {"reconciler", "email_sweep", "alert_scan"}
+    assert {state.name for state in jobs.job_states()} == {
+        "reconciler",
+        "email_sweep",
+        "alert_scan",
+        "lookup_stats",
+    }
 
 
 def test_the_esim_index_job_builds_the_index_so_a_check_walks_no_pages(sandbox):
@@ -293,6 +306,7 @@ def test_an_interval_of_zero_switches_a_job_off():
         "DJANGO_SETTINGS_MODULE": "esim_status_checker.settings.test",
         "SCHEDULE_EMAIL_SWEEP_SECONDS": "0",
         "SCHEDULE_CATALOG_SYNC_SECONDS": "0",
+        "SCHEDULE_LOOKUP_STATS_SECONDS": "0",
     }
     out = subprocess.run(
         [sys.executable, "-c", code],
@@ -318,6 +332,7 @@ def test_an_interval_of_zero_switches_a_job_off():
         (tasks.send_due_emails, (), "email_sweep"),
         (tasks.rebuild_esim_index, (), "esim_index"),
         (tasks.scan_alerts, (), "alert_scan"),
+        (tasks.flush_lookup_stats, (), "lookup_stats"),
         (tasks.sync_catalogue, ("airhub",), "catalog_sync:airhub"),
     ],
 )
