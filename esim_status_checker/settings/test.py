@@ -56,3 +56,9 @@ CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://"
 CELERY_BROKER_TRANSPORT_OPTIONS = {}
+
+# Confirm-payment waits for the background top-up (8 s in production). With eager tasks nothing runs in
+# the background, so a wait only ever ends at its limit (an order left FULFILLING by a timed-out top-up,
+# reloaded several times): 1 s keeps those tests short without changing what they assert.
+CONFIRM_WAIT_SECONDS = 1.0
+CONFIRM_FULFIL_AFTER_SECONDS = 0.2
