@@ -17,6 +17,11 @@ The recent-orders and history indexes are `SharedSnapshot`s refreshed under `Sin
 (providers.shared): a burst of lookups in several workers costs one read of each list. Records
 carry `as_of`, the time the order list they came from was read.
 
+Activation data (`GetActivationCode`) is read per order id. Only its public part (APN, SM-DP+ address:
+what the status answer shows) is cached, for `activation_ttl`; the activation code and its matching id
+are never stored in any cache: a record carries them only when they were read during that lookup, and
+`lookup(..., install_code=True)` (the staff install code) always reads them from AirHub.
+
 An ICCID bought more than `history_days` ago and not among the last 300 orders is reported as not
 found. ICCIDs are compared exactly (never as substrings) after stripping AirHub's "SIM ID:" prefix,
 spaces and dashes. HTTP 404 is NOT "unknown ICCID" here (no endpoint is per-ICCID): it means a wrong
@@ -99,6 +104,9 @@ _MAX_MESSAGE = 200
 _CENT = Decimal("0.01")
 
 _Index = dict[str, dict[str, Any]]  # normalised ICCID -> slimmed order
+# The activation fields a cache may hold: what the status answer shows. Never the activation code or
+# the matching id (anyone holding those can install the eSIM).
+PUBLIC_ACTIVATION_FIELDS = ("apn", "smdp_address")
 
 
 @dataclass(frozen=True)
@@ -203,9 +211,9 @@ class AirHubClient:
 
     # --- lookup -----------------------------------------------------------------------------------
 
-    def lookup(self, iccid: str, *, reference: str | None = None) -> EsimRecord:
+    def lookup(self, iccid: str, *, reference: str | None = None, install_code: bool = False) -> EsimRecord:
         wanted = normalize_iccid(iccid)
-        activation = self._prefetch_activation(reference, wanted)
+        activation = self._prefetch_activation(reference, wanted, fresh=install_code)
         order, as_of = self._find_order(wanted, reference)
         if order is None:
             logger.info("airhub does not know %s", mask_iccid(wanted), extra={"provider": AIRHUB})
@@ -218,15 +226,17 @@ class AirHubClient:
         if activation is not None and activation.order_id == order_id:
             data = activation.result()
         else:
-            data = self._activation(order_id, wanted)
+            data = self._activation(order_id, wanted, fresh=install_code)
         return replace(build_record(order, wanted, data, self._now()), as_of=_utc(as_of))
 
-    def _prefetch_activation(self, reference: str | None, iccid: str) -> _Prefetch | None:
+    def _prefetch_activation(self, reference: str | None, iccid: str, *, fresh: bool) -> _Prefetch | None:
         """With a stored order id, read uncached activation data while the order is being looked up."""
         order_id, _ = parse_reference(reference)
-        if not order_id or self._cache.get(self._activation_key(order_id)) is not None:
+        if not order_id or (not fresh and self._cache.get(self._activation_key(order_id)) is not None):
             return None
-        return _Prefetch(order_id, concurrency.submit("client", self._activation, order_id, iccid))
+        return _Prefetch(
+            order_id, concurrency.submit("client", self._activation, order_id, iccid, fresh=fresh)
+        )
 
     def _find_order(self, wanted: str, reference: str | None) -> tuple[dict[str, Any] | None, float]:
         """The order and when the list it came from was read (epoch seconds)."""
@@ -410,14 +420,19 @@ class AirHubClient:
 
     # --- activation data --------------------------------------------------------------------------
 
-    def _activation(self, order_id: str, iccid: str) -> dict[str, str | None] | None:
-        """Activation data, or None: its failure must not fail the lookup (the status is known)."""
+    def _activation(self, order_id: str, iccid: str, *, fresh: bool = False) -> dict[str, str | None] | None:
+        """Activation data, or None: its failure must not fail the lookup (the status is known).
+
+        From the cache only its public part (PUBLIC_ACTIVATION_FIELDS); read from AirHub (always when
+        `fresh`) it is whole, activation code and matching id included, and only the public part is
+        cached: the install code is never stored."""
         if not order_id:
             return None
         key = self._activation_key(order_id)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
+        if not fresh:
+            cached = self._cache.get(key)
+            if cached is not None:
+                return cached
         try:
             activation = self._fetch_activation(order_id)
         except ProviderError as exc:
@@ -431,11 +446,13 @@ class AirHubClient:
         if activation is None:
             logger.warning("airhub activation answer unreadable for %s", mask_iccid(iccid))
             return None
-        self._cache.set(key, activation, self._activation_ttl)
+        public = {name: activation.get(name) for name in PUBLIC_ACTIVATION_FIELDS}
+        self._cache.set(key, public, self._activation_ttl)
+        self._cache.delete(f"{self._prefix}:activation:{order_id}")  # whole, as cached before 2026-12
         return activation
 
     def _activation_key(self, order_id: str) -> str:
-        return f"{self._prefix}:activation:{order_id}"
+        return f"{self._prefix}:activation-public:{order_id}"
 
     def _fetch_activation(self, order_id: str) -> dict[str, str | None] | None:
         # Reference: providers.md §2.2, §2.3 (GetActivationCode takes order ids, not ICCIDs)

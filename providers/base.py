@@ -173,8 +173,12 @@ class ProviderClient(Protocol):
 
     name: str
 
-    def lookup(self, iccid: str, *, reference: str | None = None) -> EsimRecord:
+    def lookup(self, iccid: str, *, reference: str | None = None, install_code: bool = False) -> EsimRecord:
         """The eSIM's status. With `reference` (from an earlier lookup) no list scan is needed.
+
+        The activation code and matching id are never read from or written to a cache: a record
+        carries them only as read from the provider during this lookup. `install_code=True` (staff
+        showing the install code) asks for them from the provider in any case.
 
         Raises ProviderNotFound when this provider does not know the ICCID.
         """

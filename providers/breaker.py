@@ -138,8 +138,10 @@ class GuardedClient:
         self.breaker = breaker
         self.name = client.name
 
-    def lookup(self, iccid: str, *, reference: str | None = None) -> EsimRecord:
-        return self.breaker.call(lambda: self.client.lookup(iccid, reference=reference))
+    def lookup(self, iccid: str, *, reference: str | None = None, install_code: bool = False) -> EsimRecord:
+        return self.breaker.call(
+            lambda: self.client.lookup(iccid, reference=reference, install_code=install_code)
+        )
 
     def catalogue(self) -> list[CatalogBundle]:
         return self.breaker.call(self.client.catalogue)

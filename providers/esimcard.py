@@ -194,7 +194,9 @@ class ESimCardClient:
 
     # --- lookup -------------------------------------------------------------------------------------
 
-    def lookup(self, iccid: str, *, reference: str | None = None) -> EsimRecord:
+    def lookup(self, iccid: str, *, reference: str | None = None, install_code: bool = False) -> EsimRecord:
+        """The eSIM by its UUID (`reference`, else from the index: UUIDs only). Its activation data is
+        read on every lookup and never cached, so `install_code` changes nothing."""
         wanted = normalize_iccid(iccid)
         if reference:
             record = self._lookup_reference(wanted, reference)

@@ -120,9 +120,10 @@ class TravelRoamClient:
 
     # --- lookup ------------------------------------------------------------------------------------
 
-    def lookup(self, iccid: str, reference: str | None = None) -> EsimRecord:
+    def lookup(self, iccid: str, reference: str | None = None, install_code: bool = False) -> EsimRecord:
         """Details, applied bundles and (unless read recently) location at once; `reference` is unused
-        (the ICCID is the key)."""
+        (the ICCID is the key). The details (with the matching id) are read on every lookup and never
+        cached, so `install_code` changes nothing."""
         iccid = normalize_iccid(iccid)
         body = {"iccid": iccid}
         known_location = self._locations.get(iccid)

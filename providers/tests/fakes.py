@@ -22,7 +22,7 @@ class FakeProvider:
         self.top_ups: list[TopUpRequest] = []
         self.bundles: list[CatalogBundle] = []
 
-    def lookup(self, iccid: str, *, reference: str | None = None) -> EsimRecord:
+    def lookup(self, iccid: str, *, reference: str | None = None, install_code: bool = False) -> EsimRecord:
         self.calls.append((iccid, reference))
         if isinstance(self.behaviour, Exception):
             raise self.behaviour

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -240,7 +241,9 @@ def test_cached_index_serves_a_second_lookup_with_zero_http_calls(rsps):
 
     assert calls == 3
     assert len(rsps.calls) == 3
-    assert second == first
+    # the cached activation part is the public one: the install code is only ever read from AirHub
+    assert second == replace(first, matching_id=None, activation_code=None)
+    assert (second.apn, second.smdp_address) == ("internet", "rsp.example.net")
 
 
 # --- lookup: search beyond the recent orders --------------------------------------------------------
@@ -422,6 +425,64 @@ def test_activation_envelope_variants(rsps, fixture, code, matching, apn):
     assert record.smdp_address == "rsp.example.net"
     assert record.matching_id == matching
     assert record.apn == apn
+
+
+def _cached_values(cache: MemoryCache) -> str:
+    """Every value in the cache, as text (keys included), to search for secrets."""
+    return repr(dict(cache._data))
+
+
+def test_no_cache_entry_holds_the_activation_code_or_matching_id(rsps):
+    add_login(rsps)
+    add_orders(rsps)
+    add_activation(rsps)
+    cache = MemoryCache()
+    client = make_client(cache)
+
+    record = client.lookup(ICCID_A)
+    client.lookup(ICCID_A)
+
+    assert record.matching_id == "ABCDEF123456"  # read during the lookup: the record has it
+    cached = _cached_values(cache)
+    assert "rsp.example.net" in cached  # the public part is cached (the status answer shows it)
+    assert "ABCDEF123456" not in cached
+    assert "LPA:1$" not in cached
+    assert paths(rsps).count(ACTIVATION_PATH) == 1
+
+
+@pytest.mark.parametrize("reference", [None, "1234567|2026-03-01"])
+def test_an_install_code_lookup_always_asks_airhub(rsps, reference):
+    add_login(rsps)
+    add_orders(rsps)
+    for _ in range(3):
+        add_activation(rsps)
+    cache = MemoryCache()
+    client = make_client(cache)
+    client.lookup(ICCID_A)  # the public part is now cached
+
+    first = client.lookup(ICCID_A, reference=reference, install_code=True)
+    second = client.lookup(ICCID_A, reference=reference, install_code=True)
+
+    assert paths(rsps).count(ACTIVATION_PATH) == 3
+    assert first.activation_code == second.activation_code == "LPA:1$rsp.example.net$ABCDEF123456"
+    assert "ABCDEF123456" not in _cached_values(cache)
+
+
+def test_activation_data_cached_whole_by_an_older_version_is_deleted(rsps):
+    add_login(rsps)
+    add_orders(rsps)
+    add_activation(rsps)
+    cache = MemoryCache()
+    client = make_client(cache)
+    legacy = f"{client._prefix}:activation:1234567"
+    cache.set(
+        legacy, {"activation_code": "LPA:1$rsp.example.net$ABCDEF123456", "matching_id": "ABCDEF123456"}
+    )
+
+    client.lookup(ICCID_A)
+
+    assert cache.get(legacy) is None
+    assert "ABCDEF123456" not in _cached_values(cache)
 
 
 def test_logs_carry_no_secrets(rsps, caplog):

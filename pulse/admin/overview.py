@@ -94,7 +94,7 @@ def overview_view(request: HttpRequest) -> HttpResponse:
         **_order_figures(period, currency),
         **_lookups(period),
         **_attention(),
-        "alerts": selectors.alert_conversion(period),
+        **_alerts(period),
     }
     return TemplateResponse(request, "admin/pulse/overview.html", context)
 
@@ -292,4 +292,22 @@ def _attention() -> dict:
             }
             for order in attention.orders
         ],
+    }
+
+
+def _alerts(period: selectors.Period) -> dict:
+    """One table: e-mails sent, followed by a paid renewal within 7 days, and the share ("—" when no
+    alert e-mail was sent), or why the figures could not be read."""
+    figures = selectors.alert_conversion(period)
+    conversion = figures.conversion
+    if conversion is None:
+        return {"alerts_rows": [], "alerts_problem": figures.problem}
+    share = conversion.share
+    return {
+        "alerts_rows": [
+            ("Alert e-mails sent", conversion.alerts_sent),
+            ("Followed by a paid renewal of that eSIM within 7 days", conversion.followed_by_renewal),
+            ("Share followed by a renewal", "—" if share is None else f"{share * 100:.0f} %"),
+        ],
+        "alerts_problem": "",
     }

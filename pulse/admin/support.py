@@ -21,6 +21,7 @@ from providers.iccid import mask_iccid
 from pulse.admin.overview import PROVIDER_LABELS, may_view_orders
 from pulse.exceptions import ApplicationError
 from pulse.selectors import support as selectors
+from pulse.selectors.alerts import subscriptions_for_iccid
 from pulse.services.install_code import show_install_code
 from pulse.services.status import esim_status_check
 
@@ -96,7 +97,7 @@ def _esim(iccid: str) -> dict:
             }
             for order in selectors.orders_of(iccid)
         ],
-        "subscriptions": selectors.alert_subscriptions(iccid),
+        "subscriptions": subscriptions_for_iccid(iccid),
         "install_trail": selectors.install_code_trail(iccid),
     }
 

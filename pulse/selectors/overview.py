@@ -15,16 +15,16 @@ Definitions:
 - lookups per provider per day: from the hourly table `ProviderLookupHour`; availability is the share
   of lookups the provider answered (found or not found), p95 is estimated from the latency histogram
   as Prometheus' `histogram_quantile` does (linear within the bucket);
-- orders that need attention: the order admin's "needs attention" filter, now.
+- orders that need attention: the order admin's "needs attention" filter, now;
+- usage alerts: alert e-mails sent in the period and how many were followed by a paid renewal of the
+  eSIM within 7 days (pulse.selectors.alerts).
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
 import math
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
@@ -35,6 +35,7 @@ from django.db.models.functions import TruncDate
 
 from pulse.models import OrderStatus, ProviderLookupHour, RenewalOrder
 from pulse.models.overview import BUCKET_FIELDS, LATENCY_BUCKETS_MS
+from pulse.selectors import alerts
 from pulse.services import staff_actions
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,6 @@ END_STATE_LABELS = {
     "not_paid": "Not paid",
 }
 FAILED_AFTER_PAYMENT = (S.PROVIDER_FAILED, S.MANUAL_REVIEW, S.REFUND_PENDING, S.REFUNDED)
-ALERTS_SELECTOR = "pulse.selectors.alerts"
 
 
 @dataclass(frozen=True)
@@ -414,35 +414,19 @@ def orders_needing_attention(limit: int = 25, now: datetime | None = None) -> At
 
 
 @dataclass(frozen=True)
-class AlertConversion:
-    available: bool
-    figures: dict = field(default_factory=dict)
-    reason: str = ""
+class AlertFigures:
+    """The usage-alert conversion of the period, or why it could not be read."""
+
+    conversion: alerts.AlertConversion | None
+    problem: str = ""
 
 
-def alert_conversion(period: Period) -> AlertConversion:
-    """Alerts sent and the share followed by a renewal within 7 days, from the usage-alerts feature
-    (`pulse.selectors.alerts.alert_renewal_conversion(since, until)`) when it is installed."""
-    function = _alerts_function()
-    if function is None:
-        return AlertConversion(False, reason="Usage alerts are not installed.")
+def alert_conversion(period: Period) -> AlertFigures:
+    """Alert e-mails sent in the period and how many were followed by a paid renewal of that eSIM
+    within 7 days (`pulse.selectors.alerts.alert_renewal_conversion`, docs/alerts.md). A failure is
+    logged and shown in its section: it must not take the rest of the overview down."""
     try:
-        figures = function(period.start, period.end)
-    except Exception:  # another feature's bug must not take the whole overview down
-        logger.exception("usage-alert figures failed")
-        return AlertConversion(False, reason="The usage-alert figures failed (see the log).")
-    if figures is None:
-        return AlertConversion(False, reason="No figures.")
-    if not isinstance(figures, dict):
-        figures = {key: value for key, value in vars(figures).items() if not key.startswith("_")}
-    return AlertConversion(True, figures=figures)
-
-
-def _alerts_function() -> Callable | None:
-    try:
-        module = importlib.import_module(ALERTS_SELECTOR)
-    except ModuleNotFoundError as exc:
-        if exc.name and ALERTS_SELECTOR.startswith(exc.name):
-            return None  # not installed (yet); any other missing module is a real error
-        raise
-    return getattr(module, "alert_renewal_conversion", None)
+        return AlertFigures(alerts.alert_renewal_conversion(period.start, period.end))
+    except Exception:
+        logger.exception("usage-alert figures failed", extra={"since": period.first, "until": period.last})
+        return AlertFigures(None, problem="The usage-alert figures failed (see the log).")

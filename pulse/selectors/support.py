@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.db.models import Prefetch
@@ -14,7 +12,6 @@ from pulse.models import InstallCodeShown, KnownEsim, OrderAuditEntry, RenewalOr
 MIN_SUFFIX = 4
 MAX_CANDIDATES = 20
 FULL_ICCID_DIGITS = 18
-ALERTS_SELECTOR = "pulse.selectors.alerts"
 
 
 @dataclass(frozen=True)
@@ -72,28 +69,3 @@ def install_code_trail(iccid: str, limit: int = 10) -> list[InstallCodeShown]:
     return list(
         InstallCodeShown.objects.filter(iccid_masked=mask_iccid(iccid)).order_by("-at", "-pk")[:limit]
     )
-
-
-@dataclass(frozen=True)
-class Subscriptions:
-    available: bool
-    rows: list = field(default_factory=list)
-
-
-def alert_subscriptions(iccid: str) -> Subscriptions:
-    """The eSIM's usage-alert subscriptions, from the usage-alerts feature
-    (`pulse.selectors.alerts.subscriptions_for_iccid(iccid)`) when it is installed."""
-    function = _alerts_function()
-    if function is None:
-        return Subscriptions(False)
-    return Subscriptions(True, list(function(iccid)))
-
-
-def _alerts_function() -> Callable | None:
-    try:
-        module = importlib.import_module(ALERTS_SELECTOR)
-    except ModuleNotFoundError as exc:
-        if exc.name and ALERTS_SELECTOR.startswith(exc.name):
-            return None
-        raise
-    return getattr(module, "subscriptions_for_iccid", None)

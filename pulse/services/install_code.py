@@ -1,7 +1,8 @@
 """The eSIM install code on demand, for staff helping a traveller (docs/operations.md, "eSIM support").
 
 "Show install code" asks the provider that holds the eSIM for its activation data at that moment (a
-lookup with the stored reference, no status cache) and hands back the LPA string
+lookup with the stored reference and `install_code=True`: no status cache, and no provider client
+keeps the activation code or matching id in a cache, providers.base.ProviderClient.lookup) and hands back the LPA string
 (`LPA:1$<SM-DP+ address>$<matching id>`); the caller shows it once. Anyone holding the code can install
 the eSIM, so:
 - only staff with the `pulse.view_install_code` permission get here (the view checks);
@@ -81,7 +82,7 @@ def show_install_code(raw_iccid: object, *, user) -> InstallCode:
     reasons = []
     for provider, reference in places:
         try:
-            record = clients[provider].lookup(iccid, reference=reference or None)
+            record = clients[provider].lookup(iccid, reference=reference or None, install_code=True)
         except ProviderNotFound:
             reasons.append(f"{provider}: not found")
             continue

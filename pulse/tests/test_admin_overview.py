@@ -16,7 +16,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from pulse.models import InstallCodeShown, OrderAuditEntry
+from pulse.models import AlertSent, AlertSubscription, InstallCodeShown, OrderAuditEntry
 from pulse.tests.overview_helpers import at, known_orders, make_order
 
 pytestmark = pytest.mark.django_db
@@ -95,8 +95,35 @@ def superuser_client() -> Client:
 # --- overview -------------------------------------------------------------------------------------
 
 
+def known_alerts() -> None:
+    """Alert e-mails around 1-3 March 2026 for two eSIMs other than the orders' (their renewals are
+    paid after the period, so the order tables do not change)."""
+    renewed, ignored = "8944000000000001009", "8944000000000001017"
+    sent(renewed, at(3, 20), thresholds=("data_100", "data_80"))  # one e-mail, two thresholds
+    make_order(created_at=at(4, 9), iccid=renewed, paid_at=at(4, 10))  # 14 hours later: followed
+    sent(ignored, at(2, 10))
+    make_order(created_at=at(10, 11), iccid=ignored, paid_at=at(10, 11))  # 8 days later: too late
+    sent(ignored, at(28, 10, month=2))  # before the period
+
+
+def sent(iccid: str, when, *, thresholds=("data_80",)) -> None:
+    subscription = AlertSubscription.objects.create(
+        iccid=iccid, email=f"{when:%m%d%H}@example.com", thresholds=list(thresholds), nonce="n"
+    )
+    for index, code in enumerate(thresholds):
+        AlertSent.objects.create(
+            subscription=subscription,
+            iccid=iccid,
+            period_key=f"p-{when:%Y%m%d}",
+            threshold=code,
+            lead=index == 0,
+            sent_at=when,
+        )
+
+
 def test_overview_tables_match_the_orders(superuser_client):
     known_orders()
+    known_alerts()
 
     response = superuser_client.get(OVERVIEW + MARCH)
 
@@ -123,7 +150,13 @@ def test_overview_tables_match_the_orders(superuser_client):
         ["AirHub", "3", "3", "0", "0", "2.0 min", "4.7 min"],
         ["eSIMCard", "2", "0", "2", "1", "—", "—"],
     ]
-    assert "Not available" in html  # usage alerts are another feature
+    # 2 alert e-mails in the period (the second threshold of one e-mail and the one sent before the
+    # period do not count), one followed by a paid renewal within 7 days
+    assert Tables(html).tables["alerts-table"] == [
+        ["Alert e-mails sent", "2"],
+        ["Followed by a paid renewal of that eSIM within 7 days", "1"],
+        ["Share followed by a renewal", "50 %"],
+    ]
     assert 'src="/static/pulse/vendor/chartjs/chart.umd.min.js"' in html  # our own copy, no CDN
 
 
@@ -232,6 +265,74 @@ def test_support_page_shows_live_status_orders_and_audit_trail(superuser_client)
     assert order.order_id in html
     assert body_rows(html, "audit-trail")[0][2:6] == ["webhook", "paid", "PENDING", "PAID"]
     assert DEMO_MATCHING_ID not in html  # the status check never shows the secret half
+
+
+def test_overview_says_when_no_alert_was_sent(superuser_client):
+    html = superuser_client.get(OVERVIEW + MARCH).content.decode()
+
+    assert Tables(html).tables["alerts-table"][-1] == ["Share followed by a renewal", "—"]
+
+
+def test_overview_shows_a_failing_alerts_selector_in_its_section_only(superuser_client, monkeypatch, caplog):
+    def broken(since, until):
+        raise RuntimeError("bug in the alerts selector")
+
+    monkeypatch.setattr("pulse.selectors.alerts.alert_renewal_conversion", broken)
+    known_orders()
+
+    with caplog.at_level(logging.ERROR):
+        response = superuser_client.get(OVERVIEW + MARCH)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "The usage-alert figures failed (see the log)." in html
+    assert "alerts-table" not in html
+    assert body_rows(html, "revenue-totals")  # the rest of the page is there
+    assert "usage-alert figures failed" in caplog.text
+
+
+def test_support_page_lists_alert_subscriptions_with_masked_addresses(superuser_client):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from pulse.models.alerts import EndReason
+
+    now = timezone.now()
+    AlertSubscription.objects.create(
+        iccid=DEMO_ICCID,
+        email="traveller@example.com",
+        thresholds=["data_80", "expired"],
+        nonce="n",
+        confirmed_at=now - timedelta(days=2),
+        last_scan_at=now - timedelta(hours=1),
+        last_status="ACTIVE",
+    )
+    AlertSubscription.objects.create(
+        iccid=DEMO_ICCID,
+        email="",  # ended: the address is deleted
+        thresholds=["data_100"],
+        nonce="m",
+        ended_at=now - timedelta(days=1),
+        end_reason=EndReason.UNSUBSCRIBED,
+    )
+    AlertSubscription.objects.create(iccid="8944000000000001009", email="other@example.com", nonce="o")
+
+    html = superuser_client.get(SUPPORT, {"iccid": DEMO_ICCID}).content.decode()
+
+    rows = body_rows(html, "subscriptions")
+    assert len(rows) == 2
+    ended, live = sorted(rows, key=lambda row: row[0])  # "(deleted)" before "t***@…"
+    assert live[:2] == ["t***@example.com", "Plan expired, 80 % of the data used"]
+    assert live[3] != "not yet"
+    assert live[4].endswith("(ACTIVE)")
+    assert live[6] == "—"
+    assert ended[0] == "(deleted)"
+    assert ended[3] == "not yet"
+    assert ended[6].endswith(": Unsubscribed")
+    assert "traveller@example.com" not in html
+    assert "other@example.com" not in html
+    assert "o***@" not in html
 
 
 @pytest.mark.parametrize("term", ["5583", "8932 0420 0001 0245 583", "order"])

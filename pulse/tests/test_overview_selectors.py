@@ -6,19 +6,17 @@ order paid before the period and a second currency make each rule of the definit
 
 from __future__ import annotations
 
-import sys
-import types
 from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
 
 from providers.observe import Lookup
-from pulse.models import ProviderLookupHour
-from pulse.selectors import overview
+from pulse.models import AlertSent, AlertSubscription, ProviderLookupHour
+from pulse.selectors import alerts, overview
 from pulse.selectors.overview import Period, RevenueDay
 from pulse.services.lookup_stats import LookupCounter, bucket_index, write_counts
-from pulse.tests.overview_helpers import S, at, known_orders
+from pulse.tests.overview_helpers import S, at, known_orders, make_order
 
 pytestmark = pytest.mark.django_db
 
@@ -200,34 +198,44 @@ def _counts(n: int):
     return counts
 
 
-# --- usage alerts (another feature; optional) -------------------------------------------------------
+# --- usage alerts ---------------------------------------------------------------------------------
 
 
-def test_alert_conversion_not_available_without_the_alerts_feature(monkeypatch):
-    monkeypatch.delitem(sys.modules, overview.ALERTS_SELECTOR, raising=False)
-    if overview._alerts_function() is not None:
-        pytest.skip("the usage-alerts feature is installed")
-    result = overview.alert_conversion(PERIOD)
-    assert not result.available
-    assert "not installed" in result.reason
+def _alert_email(iccid: str, sent_at, *, thresholds=("data_80",)) -> None:
+    subscription = AlertSubscription.objects.create(
+        iccid=iccid, email=f"{sent_at:%m%d%H}@example.com", thresholds=list(thresholds), nonce="n"
+    )
+    for index, code in enumerate(thresholds):
+        AlertSent.objects.create(
+            subscription=subscription,
+            iccid=iccid,
+            period_key="p",
+            threshold=code,
+            lead=index == 0,
+            sent_at=sent_at,
+        )
 
 
-def test_alert_conversion_reads_the_alerts_selector(monkeypatch):
-    calls = []
-    fake = types.ModuleType(overview.ALERTS_SELECTOR)
+def test_alert_conversion_of_the_period_from_real_rows():
+    renewed, late, outside = "8944000000000001009", "8944000000000001017", "8944000000000001025"
+    _alert_email(renewed, at(1, 8), thresholds=("data_100", "data_80"))  # one e-mail
+    make_order(created_at=at(7, 9), iccid=renewed, paid_at=at(7, 9))  # 6 days later: followed
+    _alert_email(late, at(2, 8))
+    make_order(created_at=at(10, 9), iccid=late, paid_at=at(10, 9))  # 8 days later: not followed
+    _alert_email(outside, at(4, 0, 0, 0))  # the first moment after the period
+    make_order(created_at=at(4, 1), iccid=outside, paid_at=at(4, 1))
 
-    def alert_renewal_conversion(since, until):
-        calls.append((since, until))
-        return {"sent": 10, "renewed_within_7_days": 3, "share": 0.3}
+    figures = overview.alert_conversion(PERIOD)
 
-    fake.alert_renewal_conversion = alert_renewal_conversion
-    monkeypatch.setitem(sys.modules, overview.ALERTS_SELECTOR, fake)
+    assert figures.problem == ""
+    assert (figures.conversion.alerts_sent, figures.conversion.followed_by_renewal) == (2, 1)
+    assert figures.conversion.share == 0.5
 
-    result = overview.alert_conversion(PERIOD)
 
-    assert result.available
-    assert result.figures["sent"] == 10
-    assert calls == [(PERIOD.start, PERIOD.end)]
+def test_alert_conversion_without_alerts_has_no_share():
+    figures = overview.alert_conversion(PERIOD)
+
+    assert (figures.conversion.alerts_sent, figures.conversion.share) == (0, None)
 
 
 def test_the_first_unwritten_lookup_starts_one_timer_that_writes(settings, monkeypatch):
@@ -253,16 +261,13 @@ def test_the_first_unwritten_lookup_starts_one_timer_that_writes(settings, monke
 
 
 def test_a_failing_alerts_selector_does_not_take_the_overview_down(monkeypatch, caplog):
-    fake = types.ModuleType(overview.ALERTS_SELECTOR)
-
     def alert_renewal_conversion(since, until):
-        raise RuntimeError("bug in another feature")
+        raise RuntimeError("bug in the alerts selector")
 
-    fake.alert_renewal_conversion = alert_renewal_conversion
-    monkeypatch.setitem(sys.modules, overview.ALERTS_SELECTOR, fake)
+    monkeypatch.setattr(alerts, "alert_renewal_conversion", alert_renewal_conversion)
 
     result = overview.alert_conversion(PERIOD)
 
-    assert not result.available
-    assert "failed" in result.reason
+    assert result.conversion is None
+    assert "failed" in result.problem
     assert "usage-alert figures failed" in caplog.text

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from django.contrib.auth import get_user_model
 
-from pulse.models import InstallCodeShown
+from pulse.models import AlertSent, AlertSubscription, InstallCodeShown
 from pulse.tests.overview_helpers import make_order, seed_lookups, seed_orders
 
 if TYPE_CHECKING:
@@ -56,6 +56,25 @@ def screenshot(page: Page, tmp_path: Path, name: str) -> Path:
     return target
 
 
+def seed_alerts(now: datetime) -> None:
+    """Two alert e-mails 3 days ago, one followed by a paid renewal the next day (50 %)."""
+    for n, iccid in enumerate(("8944000000000001009", "8944000000000001017")):
+        subscription = AlertSubscription.objects.create(
+            iccid=iccid, email=f"t{n}@example.com", thresholds=["data_80"], nonce="n"
+        )
+        AlertSent.objects.create(
+            subscription=subscription,
+            iccid=iccid,
+            period_key="p",
+            threshold="data_80",
+            lead=True,
+            sent_at=now - timedelta(days=3),
+        )
+    make_order(
+        created_at=now - timedelta(days=2), iccid="8944000000000001009", paid_at=now - timedelta(days=2)
+    )
+
+
 def page_width(page: Page) -> int:
     return page.evaluate("document.documentElement.scrollWidth")
 
@@ -65,6 +84,7 @@ def test_overview_draws_its_charts_and_tables(page: Page, site: str, tmp_path: P
     now = datetime.now(UTC)
     seed_orders(400, now=now, days=30)
     seed_lookups(now=now, days=30, per_hour=6)
+    seed_alerts(now)
     outside = []
     page.on(
         "request", lambda request: outside.append(request.url) if not request.url.startswith(site) else None
@@ -85,7 +105,8 @@ def test_overview_draws_its_charts_and_tables(page: Page, site: str, tmp_path: P
         expect(page.locator(f'canvas[data-chart="{chart}"]')).to_have_attribute("data-drawn", "true")
     expect(page.get_by_test_id("revenue-totals").locator("tbody tr")).to_have_count(2)  # USD and EUR
     expect(page.get_by_test_id("fulfilment-table").locator("tbody tr")).to_have_count(3)
-    expect(page.get_by_test_id("alerts-unavailable")).to_be_visible()
+    expect(page.get_by_test_id("alerts-table")).to_contain_text("Alert e-mails sent")
+    expect(page.get_by_test_id("alerts-table")).to_contain_text("50 %")
     # the chart has pixels: a drawn canvas is not one flat colour
     colours = page.evaluate(
         """() => { const c = document.querySelector('canvas[data-chart="renewal-chart"]');
@@ -108,6 +129,9 @@ def test_overview_draws_its_charts_and_tables(page: Page, site: str, tmp_path: P
 def test_esim_support_page_and_install_code(page: Page, site: str, tmp_path: Path):
     get_user_model().objects.create_superuser("ops", "ops@example.com", PASSWORD)
     order = make_order(created_at=datetime.now(UTC), provider="travelroam", iccid=DEMO_ICCID)
+    AlertSubscription.objects.create(
+        iccid=DEMO_ICCID, email="traveller@example.com", thresholds=["data_80", "expired"], nonce="n"
+    )
     page.set_viewport_size(WIDE)
 
     log_in(page, site, "ops")
@@ -118,7 +142,9 @@ def test_esim_support_page_and_install_code(page: Page, site: str, tmp_path: Pat
     expect(page.get_by_test_id("esim-iccid")).to_have_text(f"ICCID {DEMO_ICCID}")
     expect(page.get_by_test_id("status-table")).to_contain_text("TRAVELROAM")
     expect(page.get_by_text(order.order_id)).to_be_visible()
+    expect(page.get_by_test_id("subscriptions")).to_contain_text("t***@example.com")
     assert DEMO_MATCHING_ID not in page.content()
+    assert "traveller@example.com" not in page.content()
     assert page_width(page) <= WIDE["width"]
     screenshot(page, tmp_path, "esim-support.png")
 
