@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from datetime import datetime, timedelta
 
@@ -12,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from providers.sandbox import DEMO_ICCIDS, reset_default_world
-from pulse.models import AlertSubscription
+from pulse.models import AlertSent, AlertSubscription
 from pulse.services.alert_scan import scan_alerts
 
 SUBSCRIBE = "/api/esim/alerts/"
@@ -67,3 +68,24 @@ def scan_later(hours: float = 0, *, now: datetime | None = None):
     """A pass `hours` from now, with a cold status cache (so the providers are asked again)."""
     cache.clear()
     return scan_alerts(now=(now or timezone.now()) + timedelta(hours=hours))
+
+
+_addresses = itertools.count()
+
+
+def alert_email_sent(iccid: str, sent_at: datetime, *, thresholds=("data_80",)) -> AlertSubscription:
+    """One alert e-mail already sent (the log rows a scan writes: the first threshold leads), on a
+    subscription of its own, for tests of the figures built on the alert log."""
+    subscription = AlertSubscription.objects.create(
+        iccid=iccid, email=f"sent{next(_addresses)}@example.com", thresholds=list(thresholds), nonce="n"
+    )
+    for index, code in enumerate(thresholds):
+        AlertSent.objects.create(
+            subscription=subscription,
+            iccid=iccid,
+            period_key=f"p-{sent_at:%Y%m%d}",
+            threshold=code,
+            lead=index == 0,
+            sent_at=sent_at,
+        )
+    return subscription

@@ -16,7 +16,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from pulse.models import AlertSent, AlertSubscription, InstallCodeShown, OrderAuditEntry
+from pulse.models import AlertSubscription, InstallCodeShown, OrderAuditEntry
+from pulse.tests.alert_helpers import alert_email_sent
 from pulse.tests.overview_helpers import at, known_orders, make_order
 
 pytestmark = pytest.mark.django_db
@@ -99,26 +100,11 @@ def known_alerts() -> None:
     """Alert e-mails around 1-3 March 2026 for two eSIMs other than the orders' (their renewals are
     paid after the period, so the order tables do not change)."""
     renewed, ignored = "8944000000000001009", "8944000000000001017"
-    sent(renewed, at(3, 20), thresholds=("data_100", "data_80"))  # one e-mail, two thresholds
+    alert_email_sent(renewed, at(3, 20), thresholds=("data_100", "data_80"))  # one e-mail, two thresholds
     make_order(created_at=at(4, 9), iccid=renewed, paid_at=at(4, 10))  # 14 hours later: followed
-    sent(ignored, at(2, 10))
+    alert_email_sent(ignored, at(2, 10))
     make_order(created_at=at(10, 11), iccid=ignored, paid_at=at(10, 11))  # 8 days later: too late
-    sent(ignored, at(28, 10, month=2))  # before the period
-
-
-def sent(iccid: str, when, *, thresholds=("data_80",)) -> None:
-    subscription = AlertSubscription.objects.create(
-        iccid=iccid, email=f"{when:%m%d%H}@example.com", thresholds=list(thresholds), nonce="n"
-    )
-    for index, code in enumerate(thresholds):
-        AlertSent.objects.create(
-            subscription=subscription,
-            iccid=iccid,
-            period_key=f"p-{when:%Y%m%d}",
-            threshold=code,
-            lead=index == 0,
-            sent_at=when,
-        )
+    alert_email_sent(ignored, at(28, 10, month=2))  # before the period
 
 
 def test_overview_tables_match_the_orders(superuser_client):

@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from pulse.models import AlertSent, AlertSubscription, OrderStatus, RenewalOrder
+from pulse.models import OrderStatus, RenewalOrder
 from pulse.selectors.alerts import alert_renewal_conversion
 from pulse.services.alert_scan import scan_alerts
 from pulse.tests.alert_helpers import (  # noqa: F401 - alerts_env_fixture registers the fixture
@@ -17,6 +17,7 @@ from pulse.tests.alert_helpers import (  # noqa: F401 - alerts_env_fixture regis
     GERMANY,
     PORTUGAL,
     TURKEY,
+    alert_email_sent,
     alerts_env_fixture,
     confirmed_subscription,
 )
@@ -41,28 +42,17 @@ def _order(iccid: str, paid_at, status=OrderStatus.COMPLETED) -> RenewalOrder:
     )
 
 
-def _sent(iccid: str, at, *, thresholds=("data_100", "data_80")) -> None:
-    subscription = AlertSubscription.objects.create(iccid=iccid, email=f"{iccid}@example.com", nonce="n")
-    for index, code in enumerate(thresholds):
-        AlertSent.objects.create(
-            subscription=subscription,
-            iccid=iccid,
-            period_key="p",
-            threshold=code,
-            lead=index == 0,
-            sent_at=at,
-        )
-
-
 def test_conversion_counts_alert_e_mails_followed_by_a_paid_renewal_within_7_days():
     now = timezone.now()
-    _sent(GERMANY, now - timedelta(days=10))  # renewed 2 days later: counts
+    alert_email_sent(GERMANY, now - timedelta(days=10))  # renewed 2 days later: counts
     _order(GERMANY, now - timedelta(days=8))
-    _sent(PORTUGAL, now - timedelta(days=20))  # renewed 9 days later: too late
+    alert_email_sent(PORTUGAL, now - timedelta(days=20))  # renewed 9 days later: too late
     _order(PORTUGAL, now - timedelta(days=11))
-    _sent(TURKEY, now - timedelta(days=5), thresholds=("expired",))  # an unpaid order: does not count
+    alert_email_sent(
+        TURKEY, now - timedelta(days=5), thresholds=("expired",)
+    )  # an unpaid order: does not count
     _order(TURKEY, None, status=OrderStatus.PENDING)
-    _sent("8944000000000000100", now - timedelta(days=40))  # outside the window asked for
+    alert_email_sent("8944000000000000100", now - timedelta(days=40))  # outside the window asked for
     _order("8944000000000000100", now - timedelta(days=39))
     result = alert_renewal_conversion(now - timedelta(days=30), now)
     assert (result.alerts_sent, result.followed_by_renewal) == (3, 1)

@@ -12,10 +12,11 @@ from decimal import Decimal
 import pytest
 
 from providers.observe import Lookup
-from pulse.models import AlertSent, AlertSubscription, ProviderLookupHour
+from pulse.models import ProviderLookupHour
 from pulse.selectors import alerts, overview
 from pulse.selectors.overview import Period, RevenueDay
 from pulse.services.lookup_stats import LookupCounter, bucket_index, write_counts
+from pulse.tests.alert_helpers import alert_email_sent
 from pulse.tests.overview_helpers import S, at, known_orders, make_order
 
 pytestmark = pytest.mark.django_db
@@ -201,28 +202,13 @@ def _counts(n: int):
 # --- usage alerts ---------------------------------------------------------------------------------
 
 
-def _alert_email(iccid: str, sent_at, *, thresholds=("data_80",)) -> None:
-    subscription = AlertSubscription.objects.create(
-        iccid=iccid, email=f"{sent_at:%m%d%H}@example.com", thresholds=list(thresholds), nonce="n"
-    )
-    for index, code in enumerate(thresholds):
-        AlertSent.objects.create(
-            subscription=subscription,
-            iccid=iccid,
-            period_key="p",
-            threshold=code,
-            lead=index == 0,
-            sent_at=sent_at,
-        )
-
-
 def test_alert_conversion_of_the_period_from_real_rows():
     renewed, late, outside = "8944000000000001009", "8944000000000001017", "8944000000000001025"
-    _alert_email(renewed, at(1, 8), thresholds=("data_100", "data_80"))  # one e-mail
+    alert_email_sent(renewed, at(1, 8), thresholds=("data_100", "data_80"))  # one e-mail
     make_order(created_at=at(7, 9), iccid=renewed, paid_at=at(7, 9))  # 6 days later: followed
-    _alert_email(late, at(2, 8))
+    alert_email_sent(late, at(2, 8))
     make_order(created_at=at(10, 9), iccid=late, paid_at=at(10, 9))  # 8 days later: not followed
-    _alert_email(outside, at(4, 0, 0, 0))  # the first moment after the period
+    alert_email_sent(outside, at(4, 0, 0, 0))  # the first moment after the period
     make_order(created_at=at(4, 1), iccid=outside, paid_at=at(4, 1))
 
     figures = overview.alert_conversion(PERIOD)

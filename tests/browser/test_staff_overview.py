@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 import pytest
 from django.contrib.auth import get_user_model
 
-from pulse.models import AlertSent, AlertSubscription, InstallCodeShown
+from pulse.models import AlertSubscription, InstallCodeShown
+from pulse.tests.alert_helpers import alert_email_sent
 from pulse.tests.overview_helpers import make_order, seed_lookups, seed_orders
 
 if TYPE_CHECKING:
@@ -58,18 +59,8 @@ def screenshot(page: Page, tmp_path: Path, name: str) -> Path:
 
 def seed_alerts(now: datetime) -> None:
     """Two alert e-mails 3 days ago, one followed by a paid renewal the next day (50 %)."""
-    for n, iccid in enumerate(("8944000000000001009", "8944000000000001017")):
-        subscription = AlertSubscription.objects.create(
-            iccid=iccid, email=f"t{n}@example.com", thresholds=["data_80"], nonce="n"
-        )
-        AlertSent.objects.create(
-            subscription=subscription,
-            iccid=iccid,
-            period_key="p",
-            threshold="data_80",
-            lead=True,
-            sent_at=now - timedelta(days=3),
-        )
+    for iccid in ("8944000000000001009", "8944000000000001017"):
+        alert_email_sent(iccid, now - timedelta(days=3))
     make_order(
         created_at=now - timedelta(days=2), iccid="8944000000000001009", paid_at=now - timedelta(days=2)
     )
