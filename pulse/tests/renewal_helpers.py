@@ -18,7 +18,6 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from django.db import connection
 from rest_framework.test import APIClient
 
 from providers.sandbox import get_default_world, reset_default_world
@@ -245,13 +244,3 @@ def retry_inputs(order: RenewalOrder) -> dict[str, Any]:
             "currency",
         )
     }
-
-
-def skip_unless_shared_database() -> None:
-    """Thread races need one database every connection sees: PostgreSQL or a file-backed SQLite.
-
-    In-memory SQLite is per connection (the default `pytest` run without DATABASE_URL), so skip there.
-    """
-    name = str(connection.settings_dict["NAME"])
-    if connection.vendor == "sqlite" and (name.startswith("file:memorydb") or name == ":memory:"):
-        pytest.skip("in-memory SQLite is per connection; run with DATABASE_URL (file SQLite or PostgreSQL)")

@@ -8,7 +8,6 @@ import threading
 
 import pytest
 from django.core import mail
-from django.db import connection
 from django.utils import timezone
 
 from pulse.models import AlertSent
@@ -22,7 +21,7 @@ from pulse.tests.alert_helpers import (  # noqa: F401 - alerts_env_fixture regis
     alerts_env_fixture,
     confirmed_subscription,
 )
-from pulse.tests.renewal_helpers import skip_unless_shared_database
+from pulse.tests.race_helpers import exceptions_in, run_together, skip_unless_shared_database
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("alerts_env")]
 
@@ -30,28 +29,6 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("
 @pytest.fixture(autouse=True)
 def _shared_database(transactional_db):
     skip_unless_shared_database()
-
-
-def run_together(calls) -> list:
-    barrier = threading.Barrier(len(calls))
-    results: list = [None] * len(calls)
-
-    def worker(index, call):
-        try:
-            barrier.wait(timeout=30)
-            results[index] = call()
-        except Exception as exc:  # reported by the assertions, not lost in the thread
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
 
 
 def alert_emails():
@@ -64,7 +41,7 @@ def test_two_concurrent_scans_send_each_alert_once():
         for name, iccid in (("a", PORTUGAL), ("b", GERMANY), ("c", TURKEY), ("d", GERMANY))
     ]
     results = run_together([scan_alerts, scan_alerts])
-    assert not [result for result in results if isinstance(result, Exception)]
+    assert not exceptions_in(results), results
     assert sum(result.emails for result in results) == 4
     assert sorted(message.to[0] for message in alert_emails()) == [
         "a@example.com",

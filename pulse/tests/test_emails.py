@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import threading
 
 import pytest
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
-from django.db import connection
 
 from pulse.models import RenewalOrder
 from pulse.services import emails, order_state, staff_actions
 from pulse.services.money import format_money
+from pulse.tests.race_helpers import exceptions_in, run_together, skip_unless_shared_database
 from pulse.tests.staff_helpers import (
     CUSTOMER,
     DEMO_BUNDLE_NAME,
@@ -187,26 +186,13 @@ def test_staff_can_resend_the_e_mail(sandbox_world, committed, staff_user):
 
 @pytest.mark.django_db(transaction=True)
 def test_workers_sending_at_once_send_one_receipt(sandbox_world):
-    name = str(connection.settings_dict["NAME"])
-    if connection.vendor == "sqlite" and (name.startswith("file:memorydb") or name == ":memory:"):
-        pytest.skip("in-memory SQLite is per connection; CI runs this on a file database and PostgreSQL")
+    skip_unless_shared_database()
     order = paid_order(sandbox_world)
     mail.outbox.clear()
     RenewalOrder.objects.filter(pk=order.pk).update(receipt_sent_at=None)
-    barrier = threading.Barrier(6)
-    results = []
 
-    def send():
-        try:
-            barrier.wait()
-            results.append(emails.send_status_email(order.pk, S.COMPLETED))
-        finally:
-            connection.close()
+    results = run_together([lambda: emails.send_status_email(order.pk, S.COMPLETED) for _ in range(6)])
 
-    threads = [threading.Thread(target=send) for _ in range(6)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert not exceptions_in(results), results
     assert sorted(results) == [False] * 5 + [True]
     assert [m.subject for m in mail.outbox] == [RECEIPT.format(order.order_id)]

@@ -1,14 +1,13 @@
 """The renewal order state machine: every allowed and illegal transition, compare-and-set, audit."""
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from pulse.models import OrderAuditEntry, OrderStatus, RenewalOrder
 from pulse.services import order_state
 from pulse.services.order_state import ALLOWED, IllegalTransition, transition
+from pulse.tests.race_helpers import exceptions_in, run_together, skip_unless_shared_database
 
 S = OrderStatus
 ALL = [choice.value for choice in OrderStatus]
@@ -79,28 +78,12 @@ def test_fields_are_written_with_the_transition_and_attempts_increment():
 
 @pytest.mark.django_db(transaction=True)
 def test_only_one_of_many_racing_claims_wins():
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-        ("file:memorydb", ":memory:")
-    ):
-        pytest.skip(
-            "in-memory SQLite is per connection; the race needs a shared database (CI runs it on PostgreSQL)"
-        )
+    skip_unless_shared_database()
     order = make_order(S.PAID)
-    barrier = threading.Barrier(8)
-    wins = []
 
-    def claim():
-        try:
-            barrier.wait()
-            wins.append(transition(order.pk, S.PAID, S.FULFILLING, by="race"))
-        finally:
-            connection.close()
+    wins = run_together([lambda: transition(order.pk, S.PAID, S.FULFILLING, by="race") for _ in range(8)])
 
-    threads = [threading.Thread(target=claim) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert not exceptions_in(wins), wins
     assert sorted(wins) == [False] * 7 + [True]
     assert OrderAuditEntry.objects.filter(order=order, to_status=S.FULFILLING).count() == 1
 

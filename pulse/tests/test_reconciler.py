@@ -1,12 +1,10 @@
 """The reconciler settles every limbo state, never tops up twice, and is safe to run concurrently."""
 
-import threading
 from datetime import timedelta
 from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
@@ -16,6 +14,7 @@ from pulse.payments import get_gateway
 from pulse.services.reconciler import backoff, reconcile_once
 from pulse.services.renewals import renewal_order_create
 from pulse.services.webhooks import payment_webhook_receive
+from pulse.tests.race_helpers import exceptions_in, run_together, skip_unless_shared_database
 
 S = OrderStatus
 SEED = "8932042000010245583"
@@ -182,26 +181,13 @@ def _paid_intent(order: RenewalOrder) -> str:
 
 @pytest.mark.django_db(transaction=True)
 def test_two_reconcilers_at_once_top_up_once(world):
-    if connection.vendor == "sqlite" and connection.settings_dict["NAME"].startswith(
-        ("file:memorydb", ":memory:")
-    ):
-        pytest.skip("in-memory SQLite is per connection; CI runs this on a file database and PostgreSQL")
+    skip_unless_shared_database()
     order = fulfilling_with_lost_answer(world, "connection_refused")
     now = timezone.now() + LATER
-    barrier = threading.Barrier(2)
 
-    def run():
-        try:
-            barrier.wait()
-            reconcile_once(now=now)
-        finally:
-            connection.close()
+    results = run_together([lambda: reconcile_once(now=now) for _ in range(2)])
 
-    threads = [threading.Thread(target=run) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    assert not exceptions_in(results), results
     order.refresh_from_db()
     assert order.status == S.COMPLETED
     assert len(topups()) == 1

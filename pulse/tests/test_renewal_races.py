@@ -8,7 +8,6 @@ default in-memory SQLite skips them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 
 import pytest
 from django.db import connection
@@ -18,6 +17,7 @@ from pulse.models import OrderAuditEntry, OrderStatus, PaymentEvent, RenewalOrde
 from pulse.services import fulfilment
 from pulse.services.catalog import catalog_sync
 from pulse.services.safe_cache import safe_cache
+from pulse.tests.race_helpers import exceptions_in, run_together, skip_unless_shared_database
 from pulse.tests.renewal_helpers import (  # noqa: F401 - the *_fixture names register fixtures
     FRONTEND_BODY,
     SERVER_PRICE,
@@ -34,7 +34,6 @@ from pulse.tests.renewal_helpers import (  # noqa: F401 - the *_fixture names re
     sandbox_pay,
     sandbox_refunds,
     sign,
-    skip_unless_shared_database,
     top_ups,
     world_fixture,
 )
@@ -49,30 +48,6 @@ def _shared_database(transactional_db):
     skip_unless_shared_database()  # judged on the test database, hence after it is set up
 
 
-def run_together(calls: list[Callable[[APIClient], object]]) -> list[object]:
-    """Run each call in its own thread (own client, own DB connection), all released at once."""
-    barrier = threading.Barrier(len(calls))
-    results: list[object] = [None] * len(calls)
-
-    def worker(index: int, call: Callable[[APIClient], object]) -> None:
-        try:
-            client = APIClient()
-            barrier.wait(timeout=30)
-            results[index] = call(client)
-        except Exception as exc:  # reported by the assertions below, not lost in the thread
-            results[index] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=worker, args=(i, call)) for i, call in enumerate(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    assert not any(thread.is_alive() for thread in threads)
-    return results
-
-
 def answer(response) -> tuple[int, object]:
     return response.status_code, response.json()
 
@@ -83,15 +58,15 @@ def test_confirms_and_webhooks_racing_place_one_top_up(threads):
     body = sandbox_pay(session_id)
     signature = sign(body)
     calls = [
-        (lambda c: ("confirm", answer(confirm(c, session_id))))
+        (lambda: ("confirm", answer(confirm(APIClient(), session_id))))
         if i % 2 == 0
-        else (lambda c: ("webhook", answer(post_webhook(c, body, signature))))
+        else (lambda: ("webhook", answer(post_webhook(APIClient(), body, signature))))
         for i in range(threads)
     ]
 
     results = run_together(calls)
 
-    assert not [r for r in results if isinstance(r, Exception)], results
+    assert not exceptions_in(results), results
     for kind, (status, payload) in results:
         assert status == 200, payload
         if kind == "webhook":
@@ -114,7 +89,7 @@ def test_racing_confirms_after_a_refused_top_up_refund_once(world):
     sandbox_pay(session_id)
     world.set_fault("travelroam", "rejected", path_contains=TOP_UP_PATH)
 
-    results = run_together([lambda c: answer(confirm(c, session_id)) for _ in range(6)])
+    results = run_together([lambda: answer(confirm(APIClient(), session_id)) for _ in range(6)])
 
     assert all(status == 200 for status, _payload in results), results
     order = order_of(order_id)
@@ -183,7 +158,7 @@ def test_a_double_clicked_create_opens_one_checkout(monkeypatch, cache, requeste
         else {"customer_email": "buyer@example.com"}
     )
 
-    results = run_together([lambda c: answer(create_as(c, **identity)) for _ in range(8)])
+    results = run_together([lambda: answer(create_as(APIClient(), **identity)) for _ in range(8)])
 
     assert all(status == 201 for status, _payload in results), results
     sessions = {payload["payment"]["session_id"] for _status, payload in results}
@@ -198,7 +173,7 @@ def test_customers_creating_at_the_same_moment_each_get_their_own_order():
     catalog_sync(provider="travelroam")
     emails = [f"customer{i}@example.com" for i in range(6)]
 
-    results = run_together([lambda c, e=e: answer(create_as(c, customer_email=e)) for e in emails])
+    results = run_together([lambda e=e: answer(create_as(APIClient(), customer_email=e)) for e in emails])
 
     assert all(status == 201 for status, _payload in results), results
     assert [payload["reused"] for _status, payload in results] == [False] * 6

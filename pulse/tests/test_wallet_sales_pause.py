@@ -11,17 +11,16 @@ Customers keep creating, paying and confirming renewals of the seed eSIM:
 
 from __future__ import annotations
 
-import threading
 from io import StringIO
 
 import pytest
 from django.core import mail
 from django.core.management import call_command
-from django.db import connection
 from rest_framework.test import APIClient
 
 from pulse.models import OrderStatus, ProviderSalesPause, RenewalOrder, SandboxCheckout
 from pulse.services.catalog import catalog_sync
+from pulse.tests.race_helpers import exceptions_in, run_together, skip_unless_shared_database
 from pulse.tests.renewal_helpers import (  # noqa: F401 - the *_fixture names register fixtures
     OPTIONS,
     SEED_ICCID,
@@ -30,7 +29,6 @@ from pulse.tests.renewal_helpers import (  # noqa: F401 - the *_fixture names re
     renewal_env_fixture,
     sandbox_pay,
     sandbox_refunds,
-    skip_unless_shared_database,
     top_ups,
     world_fixture,
 )
@@ -135,32 +133,20 @@ def test_two_customers_paying_at_once_when_the_wallet_runs_dry_cost_at_most_two_
     """The race: both pass create before either top-up fails; never more than two refunds, one e-mail."""
     skip_unless_shared_database()
     world.set_wallet("travelroam", TWO_TOP_UPS)
-    barrier = threading.Barrier(2)
-    outcomes: list[list[str]] = [[], []]
-    errors: list[BaseException] = []
 
-    def customer(index: int) -> None:
+    def customer() -> list[str]:
         client = APIClient()
-        try:
-            barrier.wait(timeout=30)
-            for _ in range(6):
-                status, response = renew(client)
-                outcomes[index].append(status)
-                if status == "refused":
-                    assert_paused_refusal(response)
-                    break
-        except BaseException as exc:  # reported below, not lost in the thread
-            errors.append(exc)
-        finally:
-            connection.close()
+        outcomes: list[str] = []
+        for _ in range(6):
+            status, response = renew(client)
+            outcomes.append(status)
+            if status == "refused":
+                assert_paused_refusal(response)
+                break
+        return outcomes
 
-    threads = [threading.Thread(target=customer, args=(i,)) for i in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not errors, errors
-    assert not any(thread.is_alive() for thread in threads)
+    outcomes = run_together([customer, customer], timeout=120)
+    assert not exceptions_in(outcomes), outcomes
 
     everything = outcomes[0] + outcomes[1]
     assert everything.count(S.COMPLETED) == 2 == len(top_ups())
