@@ -111,11 +111,15 @@ PUBLIC_ACTIVATION_FIELDS = ("apn", "smdp_address")
 
 @dataclass(frozen=True)
 class _Prefetch:
+    """The activation data of the stored order id: read from the cache at once, or being read from
+    AirHub (`future`) while the order is looked up."""
+
     order_id: str
-    future: Future
+    future: Future | None = None
+    cached: dict[str, str | None] | None = None
 
     def result(self) -> dict[str, str | None] | None:
-        return self.future.result()
+        return self.future.result() if self.future is not None else self.cached
 
 
 def _utc(epoch: float) -> datetime:
@@ -230,10 +234,15 @@ class AirHubClient:
         return replace(build_record(order, wanted, data, self._now()), as_of=_utc(as_of))
 
     def _prefetch_activation(self, reference: str | None, iccid: str, *, fresh: bool) -> _Prefetch | None:
-        """With a stored order id, read uncached activation data while the order is being looked up."""
+        """With a stored order id, the cached activation data (one cache read per lookup), or else a
+        read of it from AirHub while the order is being looked up."""
         order_id, _ = parse_reference(reference)
-        if not order_id or (not fresh and self._cache.get(self._activation_key(order_id)) is not None):
+        if not order_id:
             return None
+        if not fresh:
+            cached = self._cache.get(self._activation_key(order_id))
+            if cached is not None:
+                return _Prefetch(order_id, cached=cached)
         return _Prefetch(
             order_id, concurrency.submit("client", self._activation, order_id, iccid, fresh=fresh)
         )

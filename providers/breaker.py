@@ -50,9 +50,18 @@ class CircuitBreaker:
 
     # --- state ---------------------------------------------------------------------------------
 
-    def _read(self) -> dict | None:
-        value = self._cache.get(self._key)
+    @property
+    def state_key(self) -> str:
+        """The cache key of the state, for a caller that reads it together with other keys."""
+        return self._key
+
+    @staticmethod
+    def entry_of(value: Any) -> dict | None:
+        """The state as `_read` returns it, from the raw cache value read by a caller."""
         return value if isinstance(value, dict) else None
+
+    def _read(self) -> dict | None:
+        return self.entry_of(self._cache.get(self._key))
 
     def _state_of(self, entry: dict | None) -> str:
         open_until = (entry or {}).get("open_until")
@@ -66,9 +75,10 @@ class CircuitBreaker:
     def failures(self) -> int:
         return int((self._read() or {}).get("failures", 0))
 
-    def before_call(self) -> dict | None:
-        """Raise CircuitOpen when the call must be skipped; else return the state seen."""
-        entry = self._read()
+    def before_call(self, seen: dict | None = _UNREAD) -> dict | None:
+        """Raise CircuitOpen when the call must be skipped; else return the state seen (`seen`: the
+        state the caller has just read, so it is not read again)."""
+        entry = self._read() if seen is _UNREAD else seen
         open_until = (entry or {}).get("open_until")
         if open_until is None:
             return entry
@@ -113,8 +123,8 @@ class CircuitBreaker:
         self._cache.delete(self._key)
         self._cache.delete(self._trial_key)
 
-    def call(self, fn: Callable[[], T]) -> T:
-        seen = self.before_call()
+    def call(self, fn: Callable[[], T], *, seen: dict | None = _UNREAD) -> T:
+        seen = self.before_call(seen)
         try:
             result = fn()
         except CircuitOpen:
@@ -138,9 +148,19 @@ class GuardedClient:
         self.breaker = breaker
         self.name = client.name
 
-    def lookup(self, iccid: str, *, reference: str | None = None, install_code: bool = False) -> EsimRecord:
+    def lookup(
+        self,
+        iccid: str,
+        *,
+        reference: str | None = None,
+        install_code: bool = False,
+        breaker_state: dict | None = _UNREAD,
+    ) -> EsimRecord:
+        """`breaker_state`: the breaker's state as the caller read it just now (`CircuitBreaker.entry_of`
+        of the value under `breaker.state_key`), saving the breaker its own cache read."""
         return self.breaker.call(
-            lambda: self.client.lookup(iccid, reference=reference, install_code=install_code)
+            lambda: self.client.lookup(iccid, reference=reference, install_code=install_code),
+            seen=breaker_state,
         )
 
     def catalogue(self) -> list[CatalogBundle]:

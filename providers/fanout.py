@@ -11,11 +11,12 @@ handed to `on_late` so the caller can finish the merge after answering.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
 from collections.abc import Callable, Collection, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import FIRST_COMPLETED, CancelledError, Future, wait
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -93,7 +94,7 @@ def fan_out(
         remaining = stop_at - clock()
         if remaining <= 0:
             break
-        done, pending = wait(pending, timeout=remaining, return_when=FIRST_COMPLETED)
+        done, pending = _wait_first(pending, remaining)
         for future in done:
             outcome = future.result()
             outcomes[outcome.provider] = outcome
@@ -112,6 +113,19 @@ def fan_out(
     if pending and on_late is not None:
         _LateOutcomes(pending, on_late).watch()
     return {name: outcomes[name] for name in calls}
+
+
+def _wait_first(pending: set[Future], timeout: float) -> tuple[set[Future], set[Future]]:
+    """`wait(pending, timeout, FIRST_COMPLETED)` as (done, not done); a single future (the check of an
+    eSIM whose other providers are remembered misses) is waited on through its own condition, without
+    the waiter objects `wait` builds (~10 µs of CPU per check)."""
+    if len(pending) != 1:
+        done, not_done = wait(pending, timeout=timeout, return_when=FIRST_COMPLETED)
+        return done, not_done
+    (future,) = pending
+    with contextlib.suppress(TimeoutError, CancelledError):
+        future.exception(timeout=timeout)
+    return (pending, set()) if future.done() else (set(), pending)
 
 
 class _LateOutcomes:

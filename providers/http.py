@@ -185,19 +185,25 @@ class ProviderHttp:
         headers: Mapping[str, str] | None,
     ) -> requests.PreparedRequest:
         """What `PreparedRequest.prepare` builds for our calls: the clients quote their path segments,
-        query values are plain scalars (None dropped, as requests does), bodies are JSON."""
+        query values are plain scalars (None dropped, as requests does), bodies are JSON.
+
+        The headers are merged case-insensitively (a call's `accept` replaces the session's `Accept`),
+        then handed on as a plain dict with the same names, values and order: urllib3 lower-cases the
+        names it checks itself, and sends the same bytes, while a CaseInsensitiveDict costs ~0.1 ms of
+        CPU per call in the adapter and urllib3 (every lookup and iteration is Python code)."""
         request = requests.PreparedRequest()
         request.method = method
         query = {key: value for key, value in (params or {}).items() if value is not None}
         request.url = f"{url}?{urlencode(query, doseq=True)}" if query else url
-        request.headers = CaseInsensitiveDict(self.session.headers)
-        request.headers.update(headers or {})
+        merged = CaseInsensitiveDict(self.session.headers)
+        merged.update(headers or {})
         body = None
         if json_body is not None:
             body = json.dumps(json_body, allow_nan=False).encode()
-            request.headers.setdefault("Content-Type", "application/json")
+            merged.setdefault("Content-Type", "application/json")
         if body is not None or method not in ("GET", "HEAD"):
-            request.headers["Content-Length"] = str(len(body or b""))
+            merged["Content-Length"] = str(len(body or b""))
+        request.headers = dict(merged.items())
         request.body = body
         request.hooks = {"response": []}
         return request

@@ -246,6 +246,29 @@ def test_cached_index_serves_a_second_lookup_with_zero_http_calls(rsps):
     assert (second.apn, second.smdp_address) == ("internet", "rsp.example.net")
 
 
+def test_a_known_order_with_cached_activation_data_reads_that_entry_once(rsps):
+    add_login(rsps)
+    add_orders(rsps)
+    add_activation(rsps)
+    reads: Counter[str] = Counter()
+
+    class CountingCache(MemoryCache):
+        def get(self, key: str, default: Any = None) -> Any:
+            reads[key] += 1
+            return super().get(key, default)
+
+    client = make_client(CountingCache())
+    first = client.lookup(ICCID_A)
+    reads.clear()
+
+    again = client.lookup(ICCID_A, reference=first.reference)
+
+    assert len(rsps.calls) == 3  # login, orders, activation: all from the first lookup
+    assert again == replace(first, matching_id=None, activation_code=None)
+    activation_reads = [count for key, count in reads.items() if "activation" in key]
+    assert activation_reads == [1]
+
+
 # --- lookup: search beyond the recent orders --------------------------------------------------------
 
 

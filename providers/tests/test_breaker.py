@@ -139,3 +139,19 @@ def test_a_healthy_call_costs_one_cache_read_and_no_write(clock):
     cache = CountingCache()
     assert breaker(cache, clock).call(lambda: "ok") == "ok"
     assert cache.ops == [("get", "breaker:airhub")]
+
+
+def test_a_state_the_caller_read_is_used_as_read_and_not_read_again(clock):
+    cache = CountingCache()
+    b = breaker(cache, clock)
+    for _ in range(3):
+        fail(b)
+    opened = CircuitBreaker.entry_of(cache.get(b.state_key))
+    assert opened["open_until"] == pytest.approx(1030)
+    cache.ops.clear()
+
+    with pytest.raises(CircuitOpen):  # the open state handed in skips the call, as a read one does
+        b.call(lambda: "not called", seen=opened)
+    assert b.call(lambda: "called", seen=None) == "called"  # None: the caller saw a healthy provider
+    assert ("get", "breaker:airhub") not in cache.ops
+    assert CircuitBreaker.entry_of("not a state") is None

@@ -29,7 +29,13 @@ class _Echo(BaseHTTPRequestHandler):
             self.wfile.write(b'{"cut": ')
             self.close_connection = True
             return
-        echo = {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
+        echo = {
+            "method": self.command,
+            "path": self.path,
+            "headers": dict(self.headers),
+            "header_list": list(self.headers.items()),  # in order, repeats kept
+            "body": body,
+        }
         payload = json.dumps(echo).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -72,6 +78,23 @@ def test_a_json_call_over_real_http_carries_headers_body_and_query(echo_url):
     assert headers["x-api-key"] == "fake-key"
     assert headers["user-agent"] == "esim-status-checker/2.0"  # the session's defaults still apply
     assert "cookie" not in headers
+
+
+def test_a_calls_headers_replace_the_sessions_whatever_their_case_and_each_is_sent_once(echo_url):
+    http = ProviderHttp("travelroam", echo_url, timeout=(2, 2))
+    sent = http.request(
+        "POST",
+        "esims/details",
+        json_body={"iccid": "8932042000010245583"},
+        headers={"accept": "text/plain", "content-type": "application/vnd.fake+json", "clientSecret": "s"},
+    ).body["header_list"]
+    names = [name.lower() for name, _ in sent]
+    assert len(names) == len(set(names)), sent  # no header twice
+    values = {name.lower(): value for name, value in sent}
+    assert values["accept"] == "text/plain"  # the session's "Accept" replaced, not sent beside it
+    assert values["content-type"] == "application/vnd.fake+json"  # the call's, not the JSON default
+    assert ("clientSecret", "s") in [tuple(pair) for pair in sent]  # the name as the client spelt it
+    assert values["user-agent"] == "esim-status-checker/2.0"
 
 
 def test_a_post_without_a_body_says_so_and_a_get_sends_no_length(echo_url):

@@ -12,8 +12,9 @@ that costs the next check a provider search, never a wrong answer (the rows stay
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -45,13 +46,23 @@ class Route:
 
 
 def load_route(iccid: str) -> Route:
-    cached = cache.get(ROUTE_KEY.format(iccid=iccid))
+    return load_route_with(iccid, ())[0]
+
+
+def load_route_with(iccid: str, keys: Sequence[str]) -> tuple[Route, dict[str, Any]]:
+    """The route, and the values of other cache `keys` read in the same round trip (absent: missing)."""
+    route_key = ROUTE_KEY.format(iccid=iccid)
+    if keys:
+        values = cache.get_many([route_key, *keys])
+        cached = values.pop(route_key, None)
+    else:
+        values, cached = {}, cache.get(route_key)
     if isinstance(cached, dict):
-        return Route(known=dict(cached["known"]), missing=dict(cached["missing"]))
+        return Route(known=dict(cached["known"]), missing=dict(cached["missing"])), values
     rows = KnownEsim.objects.filter(iccid=iccid).values_list("provider", "reference", "last_status")
     route = Route(known={provider: (reference, status) for provider, reference, status in rows})
     _store(iccid, route)
-    return route
+    return route, values
 
 
 def record_outcomes(iccid: str, route: Route, outcomes: Mapping[str, ProviderOutcome]) -> None:

@@ -65,6 +65,14 @@ class SafeCache:
             self._failed("get", key, exc)
             return default
 
+    def get_many(self, keys: list[str]) -> dict[str, Any]:
+        """The keys that hold a value, in one round trip; {} when the cache is down."""
+        try:
+            return self._backend.get_many(keys)
+        except Exception as exc:  # fail open: a cache outage is a miss
+            self._failed("get_many", ", ".join(keys), exc)
+            return {}
+
     def set(self, key: str, value: Any, timeout: float | None = None) -> None:
         try:
             self._backend.set(key, value, timeout)

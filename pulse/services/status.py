@@ -19,13 +19,14 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from providers.base import AIRHUB, PROVIDER_NAMES
+from providers.breaker import CircuitBreaker, GuardedClient
 from providers.errors import ProviderNotFound
 from providers.fanout import ProviderOutcome, fan_out
 from providers.iccid import IccidError, mask_iccid, validate_iccid
 from providers.merge import merge_records
 from pulse.exceptions import EsimNotFound, InvalidIccid, ProvidersUnavailable
 from pulse.metrics import observe_status_cache
-from pulse.services.esim_routes import Route, load_route, record_outcomes
+from pulse.services.esim_routes import Route, load_route_with, record_outcomes
 from pulse.services.providers import enabled_clients, record_outcome
 from pulse.services.safe_cache import safe_cache as cache
 from pulse.services.status_format import present_status, with_ages
@@ -81,9 +82,13 @@ def esim_status_check(*, iccid: str, use_cache: bool = True) -> StatusResult:
         observe_status_cache(hit=cached is not None)
         if cached is not None:
             return cached
-    route = load_route(iccid)
+    clients = enabled_clients()
+    # The route and the breakers' states in one cache round trip (each breaker would read its own).
+    breakers = {name: client.breaker for name, client in clients.items() if isinstance(client, GuardedClient)}
+    route, states = load_route_with(iccid, [breaker.state_key for breaker in breakers.values()])
+    breaker_states = {name: CircuitBreaker.entry_of(states.get(b.state_key)) for name, b in breakers.items()}
     late = _LateMerge(iccid, route)
-    outcomes = _ask_providers(iccid, route, on_late=late.finish)
+    outcomes = _ask_providers(iccid, route, clients, breaker_states, on_late=late.finish)
     record_outcomes(iccid, route, outcomes)
     found = {name: outcome.record for name, outcome in outcomes.items() if outcome.record is not None}
     if not found:
@@ -109,8 +114,9 @@ def _result(iccid: str, outcomes: dict[str, ProviderOutcome]) -> StatusResult:
     )
 
 
-def _ask_providers(iccid: str, route: Route, *, on_late) -> dict[str, ProviderOutcome]:
-    clients = enabled_clients()
+def _ask_providers(
+    iccid: str, route: Route, clients: dict, breaker_states: dict[str, dict | None], *, on_late
+) -> dict[str, ProviderOutcome]:
     calls: dict = {}
     skipped = {
         name: ProviderOutcome(name, skipped="not_configured")
@@ -128,7 +134,12 @@ def _ask_providers(iccid: str, route: Route, *, on_late) -> dict[str, ProviderOu
                 as_of=datetime.fromtimestamp(proved, UTC),
             )
             continue
-        calls[name] = partial(client.lookup, iccid, reference=reference)
+        if name in breaker_states:
+            calls[name] = partial(
+                client.lookup, iccid, reference=reference, breaker_state=breaker_states[name]
+            )
+        else:
+            calls[name] = partial(client.lookup, iccid, reference=reference)
     outcomes = fan_out(
         calls,
         deadline=settings.STATUS_DEADLINE,

@@ -48,3 +48,22 @@ def test_not_found_answers_never_open_the_breaker(world):
     for _ in range(4):
         assert check().json()["sources"]["airhub"] == "not_found"
     assert APIClient().get("/api/esim/health/").json()["circuit_breakers"]["airhub"] == "closed"
+
+
+@override_settings(STATUS_CACHE_SECONDS=0)
+def test_a_check_reads_the_breaker_states_with_the_route_in_one_round_trip(world, monkeypatch):
+    from pulse.services.safe_cache import safe_cache
+
+    assert check().status_code == 200  # the route is stored
+    single, many = [], []
+    real_get, real_get_many = safe_cache.get, safe_cache.get_many
+    monkeypatch.setattr(safe_cache, "get", lambda key, *a: single.append(key) or real_get(key, *a))
+    monkeypatch.setattr(safe_cache, "get_many", lambda keys: many.append(keys) or real_get_many(keys))
+
+    assert check().json()["api_provider"] == "TRAVELROAM"
+
+    assert not [key for key in single if key.startswith(("breaker:", "status:route:"))]
+    assert len(many) == 1
+    assert sorted(many[0]) == sorted(
+        [f"status:route:v1:{SEED}", "breaker:airhub", "breaker:esimcard", "breaker:travelroam"]
+    )
