@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from esim_status_checker.celery import _create_local_folders, app
+from esim_status_checker.tests.fresh_process import shell_output
 from pulse import tasks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,27 +21,8 @@ def broker_settings(**env: str) -> dict:
         "import json; from django.conf import settings; "
         "print(json.dumps([settings.CELERY_BROKER_URL, settings.CELERY_BROKER_TRANSPORT_OPTIONS]))"
     )
-    clean = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
-    clean.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "esim_status_checker.settings.base",
-            "DEBUG": "true",
-            "ESIM_READ_DOTENV": "false",
-            "LOG_FILE": "",
-            "DATABASE_URL": "sqlite:///:memory:",
-            **env,
-        }
-    )
-    out = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    url, options = json.loads(out.stdout.strip().splitlines()[-1])
+    out = shell_output(code, **env)
+    url, options = json.loads(out.strip().splitlines()[-1])
     return {"url": url, "options": options}
 
 

@@ -1,12 +1,11 @@
 """Start-up behaviour of the settings module, run in fresh interpreters (settings load once)."""
 
-import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from esim_status_checker.tests.fresh_process import run_manage
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCTION_ENV = {
@@ -46,16 +45,6 @@ FULL_PRODUCTION_ENV = {
     "SECURE_PROXY_SSL_HEADER": "true",
     "TRUSTED_PROXY_COUNT": "1",
 }
-
-
-def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    # A minimal environment: the test process itself has test settings in os.environ.
-    clean = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
-    clean.update(env)
-    clean["DJANGO_SETTINGS_MODULE"] = "esim_status_checker.settings.base"
-    return subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=60
-    )
 
 
 def test_production_without_secret_key_fails_fast_with_a_clear_message():

@@ -7,9 +7,6 @@ the new bundle) is tests/reliability/test_shared_sandbox_world.py.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from io import StringIO
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import requests
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
+from esim_status_checker.tests.fresh_process import shell_output
 from providers.base import TRAVELROAM, TopUpRequest
 from providers.sandbox import (
     SANDBOX_CREDENTIALS,
@@ -125,26 +123,8 @@ def test_sandbox_reset_refuses_when_the_providers_are_real(settings):
 
 
 def _settings_value(**env: str) -> str:
-    clean = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
-    clean.update(
-        DJANGO_SETTINGS_MODULE="esim_status_checker.settings.base",
-        DEBUG="true",
-        ESIM_READ_DOTENV="false",
-        LOG_FILE="",
-        DATABASE_URL="sqlite:///:memory:",
-        **env,
-    )
     code = "from django.conf import settings; print(repr(settings.ESIM_SANDBOX_STATE))"
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-v", "0", "-c", code],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip().strip("'")
+    return shell_output(code, **env).strip().strip("'")
 
 
 @pytest.mark.parametrize(
