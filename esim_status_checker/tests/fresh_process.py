@@ -18,6 +18,16 @@ DEVELOPMENT_ENV = {
     "DATABASE_URL": "sqlite:///:memory:",
 }
 
+# A production process (DEBUG off) with the least it needs to start.
+PRODUCTION_ENV = {
+    "DEBUG": "false",
+    "SECRET_KEY": "a-production-like-secret-key-with-enough-entropy-0123456789abcdef",
+    "ALLOWED_HOSTS": "api.example.com",
+    "DATABASE_URL": "sqlite:///:memory:",
+    "ESIM_READ_DOTENV": "false",
+    "LOG_FILE": "",
+}
+
 
 def run_manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
     # A minimal environment: the test process itself has test settings in os.environ.

@@ -5,17 +5,9 @@ from pathlib import Path
 
 import pytest
 
-from esim_status_checker.tests.fresh_process import run_manage
+from esim_status_checker.tests.fresh_process import PRODUCTION_ENV, run_manage
 
 ROOT = Path(__file__).resolve().parents[2]
-PRODUCTION_ENV = {
-    "DEBUG": "false",
-    "SECRET_KEY": "a-production-like-secret-key-with-enough-entropy-0123456789abcdef",
-    "ALLOWED_HOSTS": "api.example.com",
-    "DATABASE_URL": "sqlite:///:memory:",
-    "ESIM_READ_DOTENV": "false",
-    "LOG_FILE": "",
-}
 
 
 # Everything a real deployment sets (README "Running in production"): `check --deploy` is clean.

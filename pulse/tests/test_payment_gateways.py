@@ -4,16 +4,13 @@ gateway against the database, the webhook signature scheme, and the gateway fact
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 from datetime import timedelta
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import stripe
@@ -21,6 +18,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.utils import timezone
 
+from esim_status_checker.tests.fresh_process import PRODUCTION_ENV, run_manage
 from pulse.models import SandboxCheckout, SandboxRefund
 from pulse.payments import (
     STRIPE_API_VERSION,
@@ -928,15 +926,6 @@ def test_only_unavailable_is_retryable():
 
 # --- Start-up settings -------------------------------------------------------------------------------
 
-ROOT = Path(__file__).resolve().parents[2]
-PRODUCTION_ENV = {
-    "DEBUG": "false",
-    "SECRET_KEY": "a-production-like-secret-key-with-enough-entropy-0123456789abcdef",
-    "ALLOWED_HOSTS": "api.example.com",
-    "DATABASE_URL": "sqlite:///:memory:",
-    "ESIM_READ_DOTENV": "false",
-    "LOG_FILE": "",
-}
 PRINT_PAYMENT_SETTINGS = (
     "from django.conf import settings as s; "
     "print(s.PAYMENT_GATEWAY, s.SANDBOX_PAYMENTS_ALLOWED, s.STRIPE_CHECKOUT_EXPIRY_MINUTES)"
@@ -944,16 +933,7 @@ PRINT_PAYMENT_SETTINGS = (
 
 
 def run_shell(env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: os.environ[k] for k in ("PATH", "HOME", "LANG") if k in os.environ}
-    clean.update(env, DJANGO_SETTINGS_MODULE="esim_status_checker.settings.base")
-    return subprocess.run(
-        [sys.executable, "manage.py", "shell", "-v", "0", "-c", PRINT_PAYMENT_SETTINGS],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_manage("shell", "-v", "0", "-c", PRINT_PAYMENT_SETTINGS, env=env)
 
 
 def test_production_refuses_the_sandbox_gateway_at_start_up():
