@@ -24,6 +24,7 @@ CHECK = "/api/esim/check/"
 CREATE = "/api/esim/renewal/create/"
 CONVERT = "/api/esim/currency/convert/"
 WEBHOOK = "/api/esim/stripe/webhook/"
+ALERTS = "/api/esim/alerts/"
 
 TEN_MB_JSON = b'{"iccid": "' + b"8" * (10 * 1024 * 1024) + b'"}'
 DEEPLY_NESTED = b'{"iccid": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
@@ -61,7 +62,7 @@ def assert_error(response, status: int, code: str) -> dict:
 # --- oversized bodies --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [CHECK, CREATE, CONVERT, WEBHOOK])
+@pytest.mark.parametrize("path", [CHECK, CREATE, CONVERT, WEBHOOK, ALERTS])
 def test_a_10_mb_body_is_413_payload_too_large(client, quiet_log, path):
     response = post_raw(client, path, TEN_MB_JSON)
 
@@ -107,7 +108,7 @@ def test_a_webhook_within_its_limit_is_still_verified(client, quiet_log, setting
 # --- bodies nested too deeply to parse -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("path", [CHECK, CREATE, CONVERT])
+@pytest.mark.parametrize("path", [CHECK, CREATE, CONVERT, ALERTS])
 def test_a_body_nested_100000_deep_is_400_malformed_json(client, quiet_log, path):
     response = post_raw(client, path, DEEPLY_NESTED)
 
@@ -139,6 +140,14 @@ def test_a_nul_in_a_path_parameter_is_404(client, quiet_log, on_postgres, path):
 
 @pytest.mark.postgres
 @pytest.mark.parametrize(
+    "path", ["/api/esim/alerts/confirm/abc%00x/", "/api/esim/alerts/unsubscribe/abc%00x/"]
+)
+def test_a_nul_in_an_alert_link_is_404(client, quiet_log, on_postgres, path):
+    assert_error(client.get(path), 404, "not_found")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
     "query",
     [
         f"/api/esim/renewal/options/?iccid={SEED_ICCID}%00&currency=USD",
@@ -154,7 +163,13 @@ def test_a_nul_in_the_query_string_is_400(client, quiet_log, on_postgres, query)
 @pytest.mark.postgres
 @pytest.mark.parametrize(
     "query",
-    ["/admin/pulse/renewalorder/?status__exact=%00", "/admin/pulse/renewalorder/?q=REN%00", "/admin/?x=%00"],
+    [
+        "/admin/pulse/renewalorder/?status__exact=%00",
+        "/admin/pulse/renewalorder/?q=REN%00",
+        "/admin/?x=%00",
+        "/admin/esim-support/?iccid=5583%00",
+        "/admin/overview/?currency=US%00D",
+    ],
 )
 def test_a_nul_in_an_admin_filter_is_400_not_a_database_error(client, quiet_log, on_postgres, query):
     create_order(APIClient())
@@ -171,6 +186,15 @@ def test_a_nul_inside_a_json_string_is_an_invalid_input(client, quiet_log):
 
     body = assert_error_with_fields(response)
     assert body["fields"] == {"iccid": ["Null characters are not allowed."]}
+
+
+def test_a_nul_inside_an_alert_subscription_is_an_invalid_input(client, quiet_log):
+    response = client.post(
+        ALERTS, {"iccid": "8932042000010245583", "email": "traveller@example.com\x00"}, format="json"
+    )
+
+    body = assert_error_with_fields(response)
+    assert list(body["fields"]) == ["email"]
 
 
 def assert_error_with_fields(response) -> dict:
