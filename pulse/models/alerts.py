@@ -18,7 +18,7 @@ class Threshold(models.TextChoices):
     DATA_80 = "data_80", "80 % of the data used"
 
 
-SEVERITY = [Threshold.EXPIRED, Threshold.DATA_100, Threshold.EXPIRY_72H, Threshold.DATA_80]
+SEVERITY = list(Threshold)  # declaration order: most severe first
 
 
 class EndReason(models.TextChoices):

@@ -177,10 +177,10 @@ def revenue_per_day(
         RevenueDay(
             day,
             code,
-            paid=paid[(day, code)][0] if (day, code) in paid else ZERO,
-            refunded=refunded[(day, code)][0] if (day, code) in refunded else ZERO,
-            orders_paid=paid[(day, code)][1] if (day, code) in paid else 0,
-            orders_refunded=refunded[(day, code)][1] if (day, code) in refunded else 0,
+            paid=paid[(day, code)][0],
+            refunded=refunded[(day, code)][0],
+            orders_paid=paid[(day, code)][1],
+            orders_refunded=refunded[(day, code)][1],
         )
         for day, code in sorted(set(paid) | set(refunded))
     ]

@@ -10,7 +10,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from providers.iccid import mask_iccid
-from pulse.exceptions import ApplicationError
 from pulse.models.alerts import SEVERITY
 from pulse.serializers import ErrorSerializer
 from pulse.services.alerts import (
@@ -138,11 +137,9 @@ class _AlertLinkApi(APIView):
     throttle_scope = "alert_links"
 
     def answer(self, action, token: str, done: str, already: str, message: str) -> Response:
-        try:
-            outcome: LinkOutcome = action(token=token)
-        except ApplicationError as exc:
-            body = {"error": exc.message, "code": exc.code, "details": exc.details}
-            return Response(body, status=exc.status_code)
+        # An invalid or expired link raises ApplicationError: the project's exception handler answers
+        # it (the same error body), and AlertPageRenderer renders it as the page for a person.
+        outcome: LinkOutcome = action(token=token)
         body = {
             "status": done if outcome.changed else already,
             "message": message,
