@@ -62,9 +62,11 @@ class ProviderSalesPauseAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return False
 
-    def get_queryset(self, request):
-        wallets.states()  # one row per provider, so the list always shows all three
-        return super().get_queryset(request)
+    def changelist_view(self, request, extra_context=None):
+        # One row per provider, so the list always shows all three: made once per list, not on every
+        # get_queryset() the admin makes while rendering it.
+        wallets.states()
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description="sales", ordering="paused")
     def sales(self, row: ProviderSalesPause) -> str:
