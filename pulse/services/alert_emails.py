@@ -18,6 +18,7 @@ from django.template.loader import render_to_string
 from providers.iccid import mask_iccid
 from pulse.models import AlertSubscription
 from pulse.models.alerts import Threshold
+from pulse.services.emails import mail_failure_text
 
 logger = logging.getLogger(__name__)
 
@@ -101,13 +102,13 @@ def _send(message: EmailMultiAlternatives, subscription: AlertSubscription, what
     try:
         message.send(fail_silently=False)
     except Exception as exc:  # any backend failure: reported, never raised into the scan
-        text = " ".join(f"{type(exc).__name__}: {exc}".split()).replace(subscription.email, "<customer>")
+        text = mail_failure_text(exc, {subscription.email: "<customer>"})
         logger.warning(
             "alert subscription %s (%s): %s e-mail not sent (%s)",
             subscription.pk,
             mask_iccid(subscription.iccid),
             what,
-            text[:200],
+            text,
         )
         return False
     logger.info(

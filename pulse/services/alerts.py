@@ -64,22 +64,19 @@ class LinkOutcome:
 
 def alert_subscribe(*, iccid: str, email: str, thresholds: list[str] | None) -> None:
     """Hand the request to a worker (after commit). Returns nothing: the answer is the same either way."""
-    from esim_status_checker.celery import app
-    from pulse.services.background import publish
+    from pulse.services.background import publish_after_commit
     from pulse.tasks import alert_subscription_request
 
     iccid = clean_iccid(iccid)  # 400 invalid_iccid: the same rules as the status API
     wanted = normalise_thresholds(thresholds)
-    log = {
-        "about": f"an alert subscription for {mask_iccid(iccid)}",
-        "if_lost": "no confirmation e-mail is sent; the customer can subscribe again",
-    }
-    if app.conf.task_always_eager:  # unit tests: the worker's half runs here and now
-        publish(alert_subscription_request, iccid, email.strip(), wanted, **log)
-    else:
-        transaction.on_commit(
-            lambda: publish(alert_subscription_request, iccid, email.strip(), wanted, **log)
-        )
+    publish_after_commit(
+        alert_subscription_request,
+        iccid,
+        email.strip(),
+        wanted,
+        about=f"an alert subscription for {mask_iccid(iccid)}",
+        if_lost="no confirmation e-mail is sent; the customer can subscribe again",
+    )
 
 
 def normalise_thresholds(thresholds: list[str] | None) -> list[str]:

@@ -36,16 +36,21 @@ def enqueue_fulfilment(order_pk: int) -> bool:
     """
     from pulse.tasks import fulfil_order
 
-    # An eager task (unit tests) runs here, on this connection, and sees this transaction's writes;
-    # a worker reads the database from another process and must not get the task before the commit.
+    return publish_after_commit(
+        fulfil_order, order_pk, about=f"order {order_pk}", if_lost="the reconciler will pick it up"
+    )
+
+
+def publish_after_commit(task, *args, about: str, if_lost: str) -> bool:
+    """`publish`, once the current transaction (if any) has committed; False while it waits for that.
+
+    An eager task (unit tests) runs here, on this connection, and sees this transaction's writes;
+    a worker reads the database from another process and must not get the task before the commit.
+    """
     if connection.in_atomic_block and not _celery_app().conf.task_always_eager:
-        transaction.on_commit(lambda: publish(fulfil_order, order_pk, **_fulfil_log(order_pk)))
+        transaction.on_commit(lambda: publish(task, *args, about=about, if_lost=if_lost))
         return False
-    return publish(fulfil_order, order_pk, **_fulfil_log(order_pk))
-
-
-def _fulfil_log(order_pk: int) -> dict:
-    return {"about": f"order {order_pk}", "if_lost": "the reconciler will pick it up"}
+    return publish(task, *args, about=about, if_lost=if_lost)
 
 
 def publish(task, *args, about: str, if_lost: str) -> bool:

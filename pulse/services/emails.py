@@ -113,15 +113,18 @@ def send_status_email(order_pk: int, status: str, *, resend: bool = False) -> bo
 
 
 def failure_text(exc: Exception, order: RenewalOrder) -> str:
-    """The cause, for the log and staff: the exception's type and message, without the customer's
-    address (SMTP errors quote it) or the SMTP password, on one line, bounded."""
+    """The cause of a failed order e-mail, without the customer's address (see `mail_failure_text`)."""
+    return mail_failure_text(exc, {order.customer_email: "<customer>"})
+
+
+def mail_failure_text(exc: Exception, private: dict[str, str]) -> str:
+    """The cause of a failed send, for the log and staff: the exception's type and message, with each
+    `private` address replaced by its stand-in (SMTP errors quote the recipients) and without the SMTP
+    password, on one line, bounded."""
     text = " ".join(f"{type(exc).__name__}: {exc}".split())
-    for private, shown in (
-        (order.customer_email, "<customer>"),
-        (settings.EMAIL_HOST_PASSWORD, "<password>"),
-    ):
-        if private:
-            text = text.replace(private, shown)
+    for value, shown in (*private.items(), (settings.EMAIL_HOST_PASSWORD, "<password>")):
+        if value:
+            text = text.replace(value, shown)
     return text[:ERROR_TEXT_LIMIT]
 
 

@@ -45,10 +45,6 @@ class Route:
         return proved
 
 
-def load_route(iccid: str) -> Route:
-    return load_route_with(iccid, ())[0]
-
-
 def load_route_with(iccid: str, keys: Sequence[str]) -> tuple[Route, dict[str, Any]]:
     """The route, and the values of other cache `keys` read in the same round trip (absent: missing)."""
     route_key = ROUTE_KEY.format(iccid=iccid)

@@ -258,7 +258,7 @@ def record_job_run(
     if ok:
         logger.info("job %s ok in %.2fs: %s", job, seconds, detail, extra={"job": job})
     else:
-        logger.warning("job %s failed in %.2fs: %s", job, seconds, error.strip().splitlines()[-1:] or "")
+        logger.warning("job %s failed in %.2fs: %s", job, seconds, (error.strip().splitlines() or [""])[-1])
     return run
 
 

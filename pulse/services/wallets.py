@@ -43,6 +43,7 @@ from providers.errors import ProviderError
 from pulse.exceptions import ServiceUnavailable
 from pulse.formatting import iso_utc
 from pulse.models import Bundle, ProviderSalesPause
+from pulse.services.emails import mail_failure_text
 from pulse.services.money import format_money
 from pulse.services.providers import enabled_clients
 from pulse.services.safe_cache import safe_cache as cache
@@ -388,7 +389,8 @@ def _send(template: str, subject: str, context: dict) -> bool:
     try:
         message.send(fail_silently=False)
     except Exception as exc:  # a mail outage must never break fulfilment or the wallet check
-        logger.warning("staff alert not sent (%s: %s); will retry", type(exc).__name__, str(exc)[:200])
+        text = mail_failure_text(exc, dict.fromkeys(recipients, "<staff>"))
+        logger.warning("staff alert not sent (%s); will retry", text)
         return False
     logger.info("staff alert sent: %s", subject)
     return True
