@@ -366,7 +366,9 @@ class AirHubClient:
         found = for_today()
         if found is not None:
             if self._clock() - found[1] >= self._history_ttl:
-                self._rebuild_history_in_background()
+                self._history_flight.run_in_background(
+                    self._rebuild_history, provider=AIRHUB, what="order_history"
+                )
             return found
         return self._history_flight.run(
             lambda: self._walk_history(windows), ready=for_today, wait=INDEX_WAIT_SECONDS
@@ -389,21 +391,11 @@ class AirHubClient:
         self._history.put(merged, {"built_at": built_at, "day": self._now().date().isoformat()})
         return merged, built_at
 
-    def _rebuild_history_in_background(self) -> None:
-        if not self._history_flight.busy():
-            concurrency.submit("index", self._rebuild_quietly, "order_history", self._rebuild_history)
-
     def _rebuild_history(self) -> tuple[_Index, float]:
         windows = self._history_windows()[1:]
         return self._history_flight.run(
             lambda: self._walk_history(windows), ready=lambda: None, wait=INDEX_WAIT_SECONDS
         )
-
-    def _rebuild_quietly(self, name: str, rebuild: Callable[[], Any]) -> None:
-        try:
-            rebuild()
-        except Exception as exc:  # a background refresh: the next lookup or run tries again
-            logger.warning("airhub %s rebuild failed: %s", name, exc, extra={"provider": AIRHUB})
 
     def rebuild_indexes(self, *, force: bool = False) -> dict[str, Any]:
         """Refresh the recent-orders index when half its lifetime has passed, and the history index when
