@@ -356,21 +356,27 @@ class AirHubClient:
         if not windows:
             return {}, self._clock()
         day = self._now().date().isoformat()
-
-        def for_today() -> tuple[_Index, float] | None:
-            snapshot = self._history.get()
-            if snapshot is None or snapshot[1]["day"] != day:
-                return None
-            return snapshot[0], snapshot[1]["built_at"]
-
+        for_today = partial(self._history_of, day)
         found = for_today()
         if found is not None:
-            if self._clock() - found[1] >= self._history_ttl:
-                self._rebuild_history_in_background()
+            if self._history_stale(found[1]):
+                self._history_flight.run_in_background(
+                    self._rebuild_history, provider=AIRHUB, what="order_history"
+                )
             return found
         return self._history_flight.run(
             lambda: self._walk_history(windows), ready=for_today, wait=INDEX_WAIT_SECONDS
         )
+
+    def _history_of(self, day: str) -> tuple[_Index, float] | None:
+        """The shared history index and when it was built, if it was built on `day` (ISO date)."""
+        snapshot = self._history.get()
+        if snapshot is None or snapshot[1]["day"] != day:
+            return None
+        return snapshot[0], snapshot[1]["built_at"]
+
+    def _history_stale(self, built_at: float) -> bool:
+        return self._clock() - built_at >= self._history_ttl
 
     def _walk_history(self, windows: list[tuple[date, date]]) -> tuple[_Index, float]:
         started = time.monotonic()
@@ -389,21 +395,11 @@ class AirHubClient:
         self._history.put(merged, {"built_at": built_at, "day": self._now().date().isoformat()})
         return merged, built_at
 
-    def _rebuild_history_in_background(self) -> None:
-        if not self._history_flight.busy():
-            concurrency.submit("index", self._rebuild_quietly, "order_history", self._rebuild_history)
-
     def _rebuild_history(self) -> tuple[_Index, float]:
         windows = self._history_windows()[1:]
         return self._history_flight.run(
             lambda: self._walk_history(windows), ready=lambda: None, wait=INDEX_WAIT_SECONDS
         )
-
-    def _rebuild_quietly(self, name: str, rebuild: Callable[[], Any]) -> None:
-        try:
-            rebuild()
-        except Exception as exc:  # a background refresh: the next lookup or run tries again
-            logger.warning("airhub %s rebuild failed: %s", name, exc, extra={"provider": AIRHUB})
 
     def rebuild_indexes(self, *, force: bool = False) -> dict[str, Any]:
         """Refresh the recent-orders index when half its lifetime has passed, and the history index when
@@ -413,13 +409,8 @@ class AirHubClient:
         refresh_recent = force or recent_age is None or recent_age >= self._orders_ttl / 2
         if refresh_recent:
             self._recent_flight.run(self._fetch_recent, ready=lambda: None, wait=INDEX_WAIT_SECONDS)
-        history = self._history.get()
-        day = self._now().date().isoformat()
-        stale = (
-            history is None
-            or history[1]["day"] != day
-            or self._clock() - history[1]["built_at"] >= self._history_ttl
-        )
+        history = self._history_of(self._now().date().isoformat())
+        stale = history is None or self._history_stale(history[1])
         if force or stale:
             self._rebuild_history()
         return {

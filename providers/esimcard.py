@@ -105,7 +105,7 @@ class ESimCardClient:
             cache,
             f"provider:{self.name}:index:{hashlib.sha256(account.encode()).hexdigest()[:16]}",
             read_page=self._list_page,
-            walk=lambda first: self._all_pages("my-esims", {}, (first.items, first.last_page)),
+            walk=lambda first: self._all_pages("my-esims", {}, first),
             clock=lambda: self._now().timestamp(),
             max_age=index_max_age,
             head_every=index_head_refresh,
@@ -155,12 +155,8 @@ class ESimCardClient:
 
     # --- pagination ---------------------------------------------------------------------------------
 
-    def _page(self, path: str, params: dict[str, Any], page: int) -> tuple[list[Any], int]:
-        """One page of a paginated list and its lastPage (1 when `meta` is missing)."""
-        page_ = self._list_page(page, path, params)
-        return page_.items, page_.last_page
-
     def _list_page(self, page: int, path: str = "my-esims", params: dict[str, Any] | None = None) -> ListPage:
+        """One page of a paginated list, its lastPage (1 when `meta` is missing) and total."""
         # Reference: providers.md §4.2/§4.3 (GET /my-esims?page=N, paginated envelope)
         body = self._call("GET", path, params={**(params or {}), "page": page})
         items = body.get("data")
@@ -177,14 +173,14 @@ class ESimCardClient:
         return ListPage(items, last, _total(meta))
 
     def _lane(self, path: str, params: dict[str, Any], pages: list[int]) -> list[tuple[int, list[Any]]]:
-        return [(page, self._page(path, params, page)[0]) for page in pages]
+        return [(page, self._list_page(page, path, params).items) for page in pages]
 
-    def _all_pages(
-        self, path: str, params: dict[str, Any], first: tuple[list[Any], int] | None = None
-    ) -> list[Any]:
+    def _all_pages(self, path: str, params: dict[str, Any], first: ListPage | None = None) -> list[Any]:
         """Page 1, then pages 2..lastPage over at most `page_concurrency` lanes, in page order."""
-        items, last = first if first is not None else self._page(path, params, 1)
-        rest = list(range(2, last + 1))
+        if first is None:
+            first = self._list_page(1, path, params)
+        items = first.items
+        rest = list(range(2, first.last_page + 1))
         if not rest:
             return list(items)
         lanes = min(self._page_concurrency, len(rest))
@@ -268,7 +264,7 @@ class ESimCardClient:
     def catalogue(self) -> list[CatalogBundle]:
         # Reference: providers.md §4.2/§4.3 (GET /packages?package_type=DATA-ONLY, GET /pricing)
         first, pricing = gather(
-            partial(self._page, "packages", _CATALOGUE_TYPE, 1),
+            partial(self._list_page, 1, "packages", _CATALOGUE_TYPE),
             partial(self._call, "GET", "pricing"),
         )
         packages = self._all_pages("packages", _CATALOGUE_TYPE, first)

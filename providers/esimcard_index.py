@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
-from providers import concurrency
 from providers.cache import CacheLike
 from providers.concurrency import gather
 from providers.errors import ProviderNotFound, ProviderTimeout
@@ -129,14 +128,7 @@ class CardIndex:
 
     def rebuild_in_background(self) -> None:
         """Start a rebuild unless one is running anywhere; the caller keeps using the stale index."""
-        if not self._walk_flight.busy():
-            concurrency.submit("index", self._rebuild_quietly)
-
-    def _rebuild_quietly(self) -> None:
-        try:
-            self.rebuild()
-        except Exception as exc:  # a background refresh: the next lookup or run tries again
-            logger.warning("esimcard index rebuild failed: %s", exc, extra={"provider": self.provider})
+        self._walk_flight.run_in_background(self.rebuild, provider=self.provider, what="index")
 
     def _stale(self, head: dict[str, Any]) -> bool:
         return self._clock() - head["built_at"] >= self.max_age

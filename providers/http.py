@@ -237,7 +237,7 @@ class ProviderHttp:
 
     def _observe(self, method: str, path: str, outcome: str, status: int | None, started: float) -> None:
         seconds = self._clock() - started
-        failed = status is None or status >= 500 if outcome != "ok" else False
+        failed = outcome != "ok" and (status is None or status >= 500)
         level = logging.WARNING if failed else logging.DEBUG if outcome == "ok" else logging.INFO
         if logger.isEnabledFor(level):
             logger.log(

@@ -12,13 +12,17 @@ a read costs one small GET; the large value is loaded again only when another pr
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from providers import concurrency
 from providers.cache import CacheLike
+
+logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -40,6 +44,12 @@ class SingleFlight:
     def busy(self) -> bool:
         """Whether some process is building right now."""
         return self._cache.get(self.key) is not None
+
+    def run_in_background(self, rebuild: Callable[[], Any], *, provider: str, what: str) -> None:
+        """Start `rebuild` in the "index" pool unless some process is building right now; the caller
+        keeps using its stale value. A failure is only logged: the next lookup or scheduled run retries."""
+        if not self.busy():
+            concurrency.submit("index", _quietly, rebuild, provider, what)
 
     def run(self, build: Callable[[], T], *, ready: Callable[[], T | None], wait: float) -> T:
         """`ready()` is the result when somebody has built it (for example a cache read), else None.
@@ -76,6 +86,13 @@ class SingleFlight:
             if value is not None:
                 return value
         return None  # the other builder ended without a result: the caller tries itself
+
+
+def _quietly(rebuild: Callable[[], Any], provider: str, what: str) -> None:
+    try:
+        rebuild()
+    except Exception as exc:  # a background refresh: the next lookup or run tries again
+        logger.warning("%s %s rebuild failed: %s", provider, what, exc, extra={"provider": provider})
 
 
 class SharedSnapshot:
